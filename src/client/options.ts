@@ -1,0 +1,40 @@
+// What a TunnelClient needs to run; the CLI builds this from config, tests build it directly.
+
+import type { Logger } from '../log.ts';
+
+export interface ClientTlsOptions {
+  /** SHA-256 fingerprint of the server certificate (hex, colons optional). */
+  fingerprint?: string;
+  /** PEM of a CA that signed the server certificate. */
+  ca?: string;
+  /** Name to verify in the certificate when using `ca` (defaults to the server host). */
+  servername?: string;
+}
+
+export interface TunnelClientOptions {
+  server: { host: string; port: number };
+  /** TLS verification, or false for plain TCP (only when configured explicitly). */
+  tls: ClientTlsOptions | false;
+  licenseKey: string;
+  logger: Logger;
+  /** Idle proxy channels kept open, ready for the next visitor. */
+  minIdleChannels: number;
+  /** Upper bound on proxy channels (idle + busy). */
+  maxChannels: number;
+  /** Timeout for dialling a target service. */
+  targetConnectTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  reconnectInitialDelayMs: number;
+  reconnectMaxDelayMs: number;
+  maxFrameSize: number;
+}
+
+export const CLIENT_DEFAULTS = {
+  minIdleChannels: 8,
+  maxChannels: 16_384,
+  targetConnectTimeoutMs: 10_000,
+  handshakeTimeoutMs: 10_000,
+  reconnectInitialDelayMs: 500,
+  reconnectMaxDelayMs: 30_000,
+  maxFrameSize: 1024 * 1024,
+} as const satisfies Partial<TunnelClientOptions>;

@@ -1,0 +1,202 @@
+// The control messages of the Muon wire protocol and their payload layouts (docs/protocol.md).
+// encodeMessage() gives one complete frame; decodeMessage() turns a frame's payload back.
+// DATA is not here: its payload is raw bytes, written with dataHeader() and streamed.
+
+import { type ErrorCode, isErrorCode, MuonError } from '../errors.ts';
+import { PayloadReader } from './buffer-reader.ts';
+import { FrameWriter } from './buffer-writer.ts';
+import { FRAME_HEADER_SIZE, FrameType } from './frame-types.ts';
+
+export const NONCE_SIZE = 32;
+export const KEY_ID_SIZE = 16;
+export const SESSION_ID_SIZE = 16;
+export const PROOF_SIZE = 32;
+
+export type Protocol = 'tcp';
+const PROTOCOL_NUMBERS: Record<Protocol, number> = { tcp: 1 };
+
+export interface MappingInfo {
+  protocol: Protocol;
+  publicPort: number;
+  targetHost: string;
+  targetPort: number;
+}
+
+export type Message =
+  | { type: 'CHALLENGE'; serverNonce: Buffer }
+  | {
+      type: 'AUTH';
+      keyId: Buffer;
+      clientNonce: Buffer;
+      proof: Buffer;
+      clientVersion: string;
+    }
+  | {
+      type: 'AUTH_OK';
+      sessionId: Buffer;
+      serverProof: Buffer;
+      heartbeatIntervalMs: number;
+      heartbeatTimeoutMs: number;
+      mappings: MappingInfo[];
+    }
+  | { type: 'PROXY_HELLO'; sessionId: Buffer; proof: Buffer }
+  | { type: 'PING'; seq: bigint }
+  | { type: 'PONG'; seq: bigint }
+  | { type: 'NEED_CHANNELS'; count: number }
+  | { type: 'KICK'; code: ErrorCode; message: string }
+  | { type: 'ERROR'; code: ErrorCode; message: string }
+  | {
+      type: 'CONNECT';
+      visitorId: number;
+      targetHost: string;
+      targetPort: number;
+      visitorAddress: string;
+      visitorPort: number;
+      publicPort: number;
+    }
+  | { type: 'CONNECTED' }
+  | { type: 'END' }
+  | { type: 'DISCONNECT'; code: ErrorCode; message: string };
+
+export type MessageType = Message['type'];
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+
+export function encodeMessage(msg: Message): Buffer {
+  const w = new FrameWriter(FrameType[msg.type]);
+  switch (msg.type) {
+    case 'CHALLENGE':
+      return w.bytes(fixed(msg.serverNonce, NONCE_SIZE)).finish();
+    case 'AUTH':
+      return w
+        .bytes(fixed(msg.keyId, KEY_ID_SIZE))
+        .bytes(fixed(msg.clientNonce, NONCE_SIZE))
+        .bytes(fixed(msg.proof, PROOF_SIZE))
+        .str(msg.clientVersion)
+        .finish();
+    case 'AUTH_OK':
+      w.bytes(fixed(msg.sessionId, SESSION_ID_SIZE))
+        .bytes(fixed(msg.serverProof, PROOF_SIZE))
+        .u32(msg.heartbeatIntervalMs)
+        .u32(msg.heartbeatTimeoutMs)
+        .u16(msg.mappings.length);
+      for (const m of msg.mappings) {
+        w.u8(PROTOCOL_NUMBERS[m.protocol]).u16(m.publicPort).str(m.targetHost).u16(m.targetPort);
+      }
+      return w.finish();
+    case 'PROXY_HELLO':
+      return w.bytes(fixed(msg.sessionId, SESSION_ID_SIZE)).bytes(fixed(msg.proof, PROOF_SIZE)).finish();
+    case 'PING':
+    case 'PONG':
+      return w.u64(msg.seq).finish();
+    case 'NEED_CHANNELS':
+      return w.u16(msg.count).finish();
+    case 'KICK':
+    case 'ERROR':
+    case 'DISCONNECT':
+      return w.str(msg.code).str(msg.message).finish();
+    case 'CONNECT':
+      return w
+        .u32(msg.visitorId)
+        .str(msg.targetHost)
+        .u16(msg.targetPort)
+        .str(msg.visitorAddress)
+        .u16(msg.visitorPort)
+        .u16(msg.publicPort)
+        .finish();
+    case 'CONNECTED':
+    case 'END':
+      return w.finish();
+  }
+}
+
+export function decodeMessage(type: number, payload: Buffer): Message {
+  switch (type) {
+    case FrameType.CHALLENGE: {
+      const r = new PayloadReader(payload, 'CHALLENGE');
+      return { type: 'CHALLENGE', serverNonce: r.bytes(NONCE_SIZE) };
+    }
+    case FrameType.AUTH: {
+      const r = new PayloadReader(payload, 'AUTH');
+      return {
+        type: 'AUTH',
+        keyId: r.bytes(KEY_ID_SIZE),
+        clientNonce: r.bytes(NONCE_SIZE),
+        proof: r.bytes(PROOF_SIZE),
+        clientVersion: r.str(),
+      };
+    }
+    case FrameType.AUTH_OK: {
+      const r = new PayloadReader(payload, 'AUTH_OK');
+      const sessionId = r.bytes(SESSION_ID_SIZE);
+      const serverProof = r.bytes(PROOF_SIZE);
+      const heartbeatIntervalMs = r.u32();
+      const heartbeatTimeoutMs = r.u32();
+      const count = r.u16();
+      const mappings: MappingInfo[] = [];
+      for (let i = 0; i < count; i++) {
+        mappings.push({ protocol: protocolOf(r.u8()), publicPort: r.u16(), targetHost: r.str(), targetPort: r.u16() });
+      }
+      return { type: 'AUTH_OK', sessionId, serverProof, heartbeatIntervalMs, heartbeatTimeoutMs, mappings };
+    }
+    case FrameType.PROXY_HELLO: {
+      const r = new PayloadReader(payload, 'PROXY_HELLO');
+      return { type: 'PROXY_HELLO', sessionId: r.bytes(SESSION_ID_SIZE), proof: r.bytes(PROOF_SIZE) };
+    }
+    case FrameType.PING:
+      return { type: 'PING', seq: new PayloadReader(payload, 'PING').u64() };
+    case FrameType.PONG:
+      return { type: 'PONG', seq: new PayloadReader(payload, 'PONG').u64() };
+    case FrameType.NEED_CHANNELS:
+      return { type: 'NEED_CHANNELS', count: new PayloadReader(payload, 'NEED_CHANNELS').u16() };
+    case FrameType.KICK:
+      return { type: 'KICK', ...codeAndMessage(payload, 'KICK') };
+    case FrameType.ERROR:
+      return { type: 'ERROR', ...codeAndMessage(payload, 'ERROR') };
+    case FrameType.DISCONNECT:
+      return { type: 'DISCONNECT', ...codeAndMessage(payload, 'DISCONNECT') };
+    case FrameType.CONNECT: {
+      const r = new PayloadReader(payload, 'CONNECT');
+      return {
+        type: 'CONNECT',
+        visitorId: r.u32(),
+        targetHost: r.str(),
+        targetPort: r.u16(),
+        visitorAddress: r.str(),
+        visitorPort: r.u16(),
+        publicPort: r.u16(),
+      };
+    }
+    case FrameType.CONNECTED:
+      return { type: 'CONNECTED' };
+    case FrameType.END:
+      return { type: 'END' };
+    default:
+      throw new MuonError('MUON_ERR_MALFORMED_FRAME', `frame type 0x${type.toString(16)} is not a control message`);
+  }
+}
+
+/** The 5-byte header of a DATA frame carrying `length` payload bytes. */
+export function dataHeader(length: number): Buffer {
+  const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
+  header[0] = FrameType.DATA;
+  header.writeUInt32BE(length, 1);
+  return header;
+}
+
+function codeAndMessage(payload: Buffer, what: string): { code: ErrorCode; message: string } {
+  const r = new PayloadReader(payload, what);
+  const code = r.str();
+  const message = r.str();
+  // An unknown code from a newer peer is reported as a generic peer error, keeping its text.
+  return isErrorCode(code) ? { code, message } : { code: 'MUON_ERR_PEER_ERROR', message: `${code}: ${message}` };
+}
+
+function protocolOf(n: number): Protocol {
+  if (n === PROTOCOL_NUMBERS.tcp) return 'tcp';
+  throw new MuonError('MUON_ERR_MALFORMED_FRAME', `unknown mapping protocol ${n}`);
+}
+
+function fixed(value: Buffer, size: number): Buffer {
+  if (value.length !== size) throw new RangeError(`expected ${size} bytes, got ${value.length}`);
+  return value;
+}

@@ -1,0 +1,42 @@
+// What a TunnelServer needs to run; the CLI builds this from config, tests build it directly.
+
+import type { Logger } from '../log.ts';
+import type { Directory } from './directory.ts';
+
+export interface ListenAddress {
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+}
+
+export interface TunnelServerOptions {
+  directory: Directory;
+  logger: Logger;
+  /** TLS tunnel listener (command and proxy channels). */
+  tls?: ListenAddress & { cert: string; key: string };
+  /** Plain-TCP tunnel listener; only when configured explicitly. */
+  plain?: ListenAddress;
+  /** Address that public mapping ports bind to. */
+  publicHost: string;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  /** How long a visitor may wait for the client to reach the target. */
+  connectTimeoutMs: number;
+  maxFrameSize: number;
+  /** Idle proxy channels above `minIdleChannels` are closed after this long. */
+  idleChannelTimeoutMs: number;
+  /** Idle proxy channels a session keeps; a finished channel beyond this is closed, not pooled. */
+  maxIdleChannels: number;
+}
+
+export const SERVER_DEFAULTS = {
+  publicHost: '0.0.0.0',
+  heartbeatIntervalMs: 15_000,
+  heartbeatTimeoutMs: 45_000,
+  handshakeTimeoutMs: 10_000,
+  connectTimeoutMs: 10_000,
+  maxFrameSize: 1024 * 1024,
+  idleChannelTimeoutMs: 120_000,
+  maxIdleChannels: 256,
+} as const satisfies Partial<TunnelServerOptions>;
