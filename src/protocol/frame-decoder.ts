@@ -28,13 +28,24 @@ export interface FrameDecoderOptions {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** #controlType when the next unit is a frame header rather than a control payload. */
+const NO_FRAME = -1;
 
 export class FrameDecoder {
   readonly #sink: FrameSink;
   readonly #maxFrameSize: number;
   #needPreamble: boolean;
-  /** Bytes of a header or control payload that straddle chunks. */
+  /** Type and length of the control frame whose header was read and whose payload is awaited. */
+  #controlType = NO_FRAME;
+  #controlLength = 0;
+  /**
+   * The preamble, a header or a control payload that straddles chunks, filled in place: sized
+   * once for the unit, so feeding a frame in many small chunks costs linear, not quadratic, time.
+   */
   #pending: Buffer = EMPTY;
+  #pendingLength = 0;
+  /** Scratch for the preamble and headers: they are parsed at once, never handed out. */
+  readonly #headerScratch = Buffer.allocUnsafe(Math.max(PREAMBLE_SIZE, FRAME_HEADER_SIZE));
   /** DATA payload bytes still to come for the current frame. */
   #dataLeft = 0;
   #failed = false;
@@ -47,7 +58,7 @@ export class FrameDecoder {
 
   /** Bytes held back waiting for the rest of a header or control frame. */
   get bufferedBytes(): number {
-    return this.#pending.length;
+    return this.#pendingLength;
   }
 
   /** Feeds one chunk. Throws MuonError on malformed input; the decoder is unusable after that. */
@@ -62,63 +73,87 @@ export class FrameDecoder {
   }
 
   #push(chunk: Buffer): void {
-    let buf = chunk;
+    const end = chunk.length;
     let offset = 0;
-    if (this.#pending.length > 0) {
-      buf = Buffer.concat([this.#pending, chunk]);
-      this.#pending = EMPTY;
-    }
-    const end = buf.length;
-
     while (offset < end) {
       if (this.#dataLeft > 0) {
+        // DATA goes straight through as views into the caller's chunk: a straddling header
+        // never causes the payload that follows it to be copied.
         const take = Math.min(this.#dataLeft, end - offset);
         this.#dataLeft -= take;
-        const piece = offset === 0 && take === end ? buf : buf.subarray(offset, offset + take);
+        const piece = offset === 0 && take === end ? chunk : chunk.subarray(offset, offset + take);
         offset += take;
         this.#sink.onData(piece);
         continue;
       }
-      if (this.#needPreamble) {
-        if (end - offset < PREAMBLE_SIZE) break;
-        checkPreamble(buf, offset);
-        this.#needPreamble = false;
-        offset += PREAMBLE_SIZE;
-        continue;
+      const need = this.#needPreamble
+        ? PREAMBLE_SIZE
+        : this.#controlType === NO_FRAME
+          ? FRAME_HEADER_SIZE
+          : this.#controlLength;
+      let unit: Buffer;
+      if (this.#pendingLength === 0 && end - offset >= need) {
+        unit = chunk.subarray(offset, offset + need);
+        offset += need;
+      } else {
+        if (this.#pendingLength === 0) {
+          // A control payload gets its own buffer: it is handed to the sink, which may keep it.
+          this.#pending = this.#controlType === NO_FRAME ? this.#headerScratch : Buffer.allocUnsafe(need);
+        }
+        const take = Math.min(need - this.#pendingLength, end - offset);
+        chunk.copy(this.#pending, this.#pendingLength, offset, offset + take);
+        this.#pendingLength += take;
+        offset += take;
+        if (this.#pendingLength < need) break;
+        unit = this.#pending.subarray(0, need);
+        this.#pending = EMPTY;
+        this.#pendingLength = 0;
       }
-      if (end - offset < FRAME_HEADER_SIZE) break;
-      const type = buf[offset] as number;
-      const length = buf.readUInt32BE(offset + 1);
-      if (length > this.#maxFrameSize) {
-        throw new MuonError(
-          'MUON_ERR_FRAME_TOO_LARGE',
-          `frame of ${length} bytes exceeds the maximum of ${this.#maxFrameSize}`,
-        );
-      }
-      if (type === FrameType.DATA) {
-        offset += FRAME_HEADER_SIZE;
-        this.#dataLeft = length;
-        continue;
-      }
-      if (frameTypeName(type) === undefined) {
-        throw new MuonError('MUON_ERR_MALFORMED_FRAME', `unknown frame type 0x${type.toString(16)}`);
-      }
-      if (length > MAX_CONTROL_SIZE) {
-        throw new MuonError(
-          'MUON_ERR_FRAME_TOO_LARGE',
-          `control frame of ${length} bytes exceeds the maximum of ${MAX_CONTROL_SIZE}`,
-        );
-      }
-      if (end - offset - FRAME_HEADER_SIZE < length) break;
-      const start = offset + FRAME_HEADER_SIZE;
-      offset = start + length;
-      this.#sink.onFrame(type, buf.subarray(start, offset));
+      this.#consume(unit);
     }
+  }
 
-    if (offset < end) {
-      // Keep only the incomplete tail; copy so the caller's chunk can be reused.
-      this.#pending = Buffer.from(buf.subarray(offset));
+  /** Handles one complete unit: the preamble, a frame header or a control payload. */
+  #consume(unit: Buffer): void {
+    if (this.#needPreamble) {
+      checkPreamble(unit, 0);
+      this.#needPreamble = false;
+      return;
     }
+    if (this.#controlType !== NO_FRAME) {
+      const type = this.#controlType;
+      this.#controlType = NO_FRAME;
+      this.#sink.onFrame(type, unit);
+      return;
+    }
+    const type = unit[0] as number;
+    const length = unit.readUInt32BE(1);
+    if (length > this.#maxFrameSize) {
+      throw new MuonError(
+        'MUON_ERR_FRAME_TOO_LARGE',
+        `frame of ${length} bytes exceeds the maximum of ${this.#maxFrameSize}`,
+      );
+    }
+    if (type === FrameType.DATA) {
+      this.#dataLeft = length;
+      return;
+    }
+    if (frameTypeName(type) === undefined) {
+      throw new MuonError('MUON_ERR_MALFORMED_FRAME', `unknown frame type 0x${type.toString(16)}`);
+    }
+    if (length > MAX_CONTROL_SIZE) {
+      throw new MuonError(
+        'MUON_ERR_FRAME_TOO_LARGE',
+        `control frame of ${length} bytes exceeds the maximum of ${MAX_CONTROL_SIZE}`,
+      );
+    }
+    if (length === 0) {
+      // Emitted now: waiting for the next chunk would delay END or CONNECTED indefinitely.
+      this.#sink.onFrame(type, EMPTY);
+      return;
+    }
+    this.#controlType = type;
+    this.#controlLength = length;
   }
 }
 

@@ -30,6 +30,8 @@ export type Message =
       clientNonce: Buffer;
       proof: Buffer;
       clientVersion: string;
+      /** Idle proxy channels the client keeps warm; the server does not reap below this. */
+      minIdleChannels: number;
     }
   | {
       type: 'AUTH_OK';
@@ -72,6 +74,7 @@ export function encodeMessage(msg: Message): Buffer {
         .bytes(fixed(msg.clientNonce, NONCE_SIZE))
         .bytes(fixed(msg.proof, PROOF_SIZE))
         .str(msg.clientVersion)
+        .u16(msg.minIdleChannels)
         .finish();
     case 'AUTH_OK':
       w.bytes(fixed(msg.sessionId, SESSION_ID_SIZE))
@@ -123,6 +126,7 @@ export function decodeMessage(type: number, payload: Buffer): Message {
         clientNonce: r.bytes(NONCE_SIZE),
         proof: r.bytes(PROOF_SIZE),
         clientVersion: r.str(),
+        minIdleChannels: r.u16(),
       };
     }
     case FrameType.AUTH_OK: {

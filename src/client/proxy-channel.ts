@@ -1,0 +1,91 @@
+// The client's end of one proxy channel. Idle, it waits for CONNECT; then it dials the target
+// and relays the session (DATA that arrives while dialling is queued by the socket itself and
+// bounded by backpressure). CONNECTED tells the server the target answered.
+
+import { connect, type Socket } from 'node:net';
+import { MuonError } from '../errors.ts';
+import type { FramedSocket } from '../net/framed-socket.ts';
+import { Relay } from '../net/relay.ts';
+import type { Message, MessageOf } from '../protocol/messages.ts';
+
+export interface ChannelOwner {
+  /** The channel received CONNECT and is no longer idle. */
+  channelBusy(channel: ClientProxyChannel, connect: MessageOf<'CONNECT'>): void;
+  /** The session ended; `reusable` when the channel is clean. */
+  channelDone(channel: ClientProxyChannel, reusable: boolean): void;
+  channelClosed(channel: ClientProxyChannel): void;
+  targetFailed(connect: MessageOf<'CONNECT'>, message: string): void;
+  protocolError(channel: ClientProxyChannel, error: MuonError): void;
+}
+
+export class ClientProxyChannel {
+  readonly framed: FramedSocket;
+  readonly #owner: ChannelOwner;
+  readonly #connectTimeoutMs: number;
+  #relay: Relay | undefined;
+
+  constructor(framed: FramedSocket, owner: ChannelOwner, connectTimeoutMs: number) {
+    this.framed = framed;
+    this.#owner = owner;
+    this.#connectTimeoutMs = connectTimeoutMs;
+    framed.setProtocolErrorHandler((error) => owner.protocolError(this, error));
+    framed.socket.on('close', () => {
+      this.#relay?.channelLost();
+      owner.channelClosed(this);
+    });
+    framed.setHandler(this);
+  }
+
+  get busy(): boolean {
+    return this.#relay !== undefined;
+  }
+
+  destroy(): void {
+    this.framed.socket.destroy();
+  }
+
+  onMessage(msg: Message): void {
+    const relay = this.#relay;
+    if (msg.type === 'CONNECT' && !relay) return this.#start(msg);
+    if (msg.type === 'END' && relay) return relay.end();
+    if (msg.type === 'DISCONNECT' && relay) return relay.disconnect({ code: msg.code, message: msg.message });
+    this.#owner.protocolError(
+      this,
+      new MuonError('MUON_ERR_UNEXPECTED_FRAME', `${msg.type} is not allowed on a ${relay ? 'busy' : 'idle'} proxy channel`),
+    );
+  }
+
+  onData(piece: Buffer): void {
+    if (this.#relay) this.#relay.data(piece);
+    else this.#owner.protocolError(this, new MuonError('MUON_ERR_UNEXPECTED_FRAME', 'DATA on an idle proxy channel'));
+  }
+
+  #start(msg: MessageOf<'CONNECT'>): void {
+    this.#owner.channelBusy(this, msg);
+    let connected = false;
+    const target: Socket = connect({ host: msg.targetHost, port: msg.targetPort, allowHalfOpen: true, noDelay: true });
+    target.setTimeout(this.#connectTimeoutMs, () => {
+      if (!connected) target.destroy(new Error(`timed out after ${this.#connectTimeoutMs} ms`));
+    });
+    target.once('connect', () => {
+      connected = true;
+      target.setTimeout(0);
+      this.framed.send({ type: 'CONNECTED' });
+    });
+    const relay = new Relay(target, this.framed, {
+      describeFailure: (error) => {
+        const reason = error ? ((error as NodeJS.ErrnoException).code ?? error.message) : 'closed';
+        if (connected) return { code: 'MUON_ERR_PEER_ERROR', message: `target connection failed: ${reason}` };
+        const message = `cannot reach ${msg.targetHost}:${msg.targetPort}: ${reason}`;
+        this.#owner.targetFailed(msg, message);
+        return { code: 'MUON_ERR_TARGET_UNREACHABLE', message };
+      },
+      onDone: (reusable) => {
+        this.#relay = undefined;
+        this.#owner.channelDone(this, reusable);
+      },
+    });
+    this.#relay = relay;
+    relay.start();
+  }
+}

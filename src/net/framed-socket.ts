@@ -1,0 +1,137 @@
+// A socket speaking Muon frames: decodes what arrives into messages and DATA pieces for the
+// current handler, and writes messages and DATA frames. Protocol errors are reported once;
+// the owner decides what to do (usually send ERROR and close).
+
+import type { Socket } from 'node:net';
+import { MuonError } from '../errors.ts';
+import { FrameDecoder, type FrameSink } from '../protocol/frame-decoder.ts';
+import { dataHeader, decodeMessage, encodeMessage, type Message } from '../protocol/messages.ts';
+
+export interface FrameHandler {
+  onMessage(msg: Message): void;
+  onData(piece: Buffer): void;
+}
+
+/** Below this size a DATA payload is copied behind its header (one buffer); above, written with writev. */
+const COPY_THRESHOLD = 1024;
+
+export class FramedSocket implements FrameSink {
+  readonly socket: Socket;
+  readonly #decoder: FrameDecoder;
+  readonly #maxFrameSize: number;
+  #handler: FrameHandler;
+  #onProtocolError: (error: MuonError) => void;
+  #failed = false;
+
+  constructor(
+    socket: Socket,
+    options: { maxFrameSize: number; expectPreamble: boolean },
+    handler: FrameHandler,
+    onProtocolError: (error: MuonError) => void,
+  ) {
+    this.socket = socket;
+    this.#maxFrameSize = options.maxFrameSize;
+    this.#handler = handler;
+    this.#onProtocolError = onProtocolError;
+    this.#decoder = new FrameDecoder(this, options);
+    socket.on('data', (chunk: Buffer) => this.#onChunk(chunk));
+    // Resets and the like end in 'close', which the owner handles; keep the cause for logs.
+    socket.on('error', (error) => {
+      this.lastError = error;
+    });
+  }
+
+  lastError: Error | undefined;
+
+  /** Routes what arrives next to `handler`, first replaying anything held by hold(). */
+  setHandler(handler: FrameHandler): void {
+    const held = this.#handler;
+    this.#handler = handler;
+    if (held instanceof HoldingHandler) held.replay(handler);
+  }
+
+  /** Keeps what arrives until the next setHandler() (between a handshake step and the next owner). */
+  hold(): void {
+    if (!(this.#handler instanceof HoldingHandler)) this.#handler = new HoldingHandler();
+  }
+
+  setProtocolErrorHandler(onProtocolError: (error: MuonError) => void): void {
+    this.#onProtocolError = onProtocolError;
+  }
+
+  #onChunk(chunk: Buffer): void {
+    if (this.#failed) return;
+    try {
+      this.#decoder.push(chunk);
+    } catch (error) {
+      this.#failed = true;
+      this.socket.pause();
+      this.#onProtocolError(
+        error instanceof MuonError ? error : new MuonError('MUON_ERR_INTERNAL', undefined, { cause: error }),
+      );
+    }
+  }
+
+  onFrame(type: number, payload: Buffer): void {
+    this.#handler.onMessage(decodeMessage(type, payload));
+  }
+
+  onData(piece: Buffer): void {
+    this.#handler.onData(piece);
+  }
+
+  get writable(): boolean {
+    return !this.socket.destroyed && this.socket.writable;
+  }
+
+  send(msg: Message): boolean {
+    if (!this.writable) return false;
+    return this.socket.write(encodeMessage(msg));
+  }
+
+  /** Writes `chunk` as DATA frame(s). Returns false when the socket wants the writer to wait for 'drain'. */
+  sendData(chunk: Buffer): boolean {
+    const socket = this.socket;
+    if (!this.writable) return false;
+    const length = chunk.length;
+    if (length <= COPY_THRESHOLD) {
+      const frame = Buffer.allocUnsafe(5 + length);
+      dataHeader(length).copy(frame, 0);
+      chunk.copy(frame, 5);
+      return socket.write(frame);
+    }
+    if (length > this.#maxFrameSize) return this.#sendSplit(chunk);
+    socket.cork();
+    socket.write(dataHeader(length));
+    const ok = socket.write(chunk);
+    socket.uncork();
+    return ok;
+  }
+
+  #sendSplit(chunk: Buffer): boolean {
+    let ok = true;
+    for (let at = 0; at < chunk.length; at += this.#maxFrameSize) {
+      ok = this.sendData(chunk.subarray(at, Math.min(chunk.length, at + this.#maxFrameSize)));
+    }
+    return ok;
+  }
+}
+
+class HoldingHandler implements FrameHandler {
+  readonly #items: Array<Message | Buffer> = [];
+
+  onMessage(msg: Message): void {
+    this.#items.push(msg);
+  }
+
+  onData(piece: Buffer): void {
+    this.#items.push(piece);
+  }
+
+  replay(handler: FrameHandler): void {
+    for (const item of this.#items.splice(0)) {
+      if (Buffer.isBuffer(item)) handler.onData(item);
+      else handler.onMessage(item);
+    }
+  }
+}

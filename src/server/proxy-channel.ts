@@ -1,0 +1,129 @@
+// The server's end of one proxy channel. Idle, it waits in its session's pool; bound, it carries
+// one visitor's session through a Relay. The visitor is resumed at once (its first bytes travel
+// with CONNECT); the client answers CONNECTED, or DISCONNECT if it cannot reach the target.
+
+import type { Socket } from 'node:net';
+import { type ErrorCode, MuonError } from '../errors.ts';
+import type { FramedSocket } from '../net/framed-socket.ts';
+import { Relay } from '../net/relay.ts';
+import type { Message } from '../protocol/messages.ts';
+import type { MappingRecord } from './directory.ts';
+
+export interface Visitor {
+  id: number;
+  socket: Socket;
+  mapping: MappingRecord;
+  acceptedAt: bigint;
+  /** Fires if the tunnel has not set the visitor up in time. */
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface ProxyChannelOwner {
+  /** The channel finished a session (reusable) or must be dropped. */
+  channelDone(channel: ServerProxyChannel, reusable: boolean): void;
+  channelClosed(channel: ServerProxyChannel): void;
+  visitorConnected(visitor: Visitor): void;
+  visitorFailed(visitor: Visitor, code: ErrorCode, message: string): void;
+  protocolError(channel: ServerProxyChannel, error: MuonError): void;
+  countBytes(visitor: Visitor, up: number, down: number): void;
+}
+
+export class ServerProxyChannel {
+  readonly framed: FramedSocket;
+  readonly #owner: ProxyChannelOwner;
+  #relay: Relay | undefined;
+  #visitor: Visitor | undefined;
+  #connected = false;
+  /** Heartbeat tick at which the channel last became idle (for reaping). */
+  idleSince = 0;
+
+  constructor(framed: FramedSocket, owner: ProxyChannelOwner) {
+    this.framed = framed;
+    this.#owner = owner;
+    framed.setHandler(this);
+    framed.setProtocolErrorHandler((error) => owner.protocolError(this, error));
+    framed.socket.on('close', () => {
+      this.#relay?.channelLost();
+      owner.channelClosed(this);
+    });
+  }
+
+  get visitor(): Visitor | undefined {
+    return this.#visitor;
+  }
+
+  /** Starts carrying `visitor`: CONNECT, then relay both ways. */
+  bind(visitor: Visitor): void {
+    this.#visitor = visitor;
+    this.#connected = false;
+    const m = visitor.mapping;
+    this.framed.send({
+      type: 'CONNECT',
+      visitorId: visitor.id,
+      targetHost: m.targetHost,
+      targetPort: m.targetPort,
+      visitorAddress: visitor.socket.remoteAddress ?? '',
+      visitorPort: visitor.socket.remotePort ?? 0,
+      publicPort: m.publicPort,
+    });
+    const relay = new Relay(visitor.socket, this.framed, {
+      describeFailure: (error) => ({
+        code: 'MUON_ERR_PEER_ERROR',
+        message: error ? `visitor connection failed: ${(error as NodeJS.ErrnoException).code ?? error.message}` : 'visitor closed',
+      }),
+      onDone: (reusable) => {
+        this.#relay = undefined;
+        this.#visitor = undefined;
+        this.#owner.channelDone(this, reusable);
+      },
+      onBytes: (up, down) => this.#owner.countBytes(visitor, up, down),
+    });
+    this.#relay = relay;
+    relay.start();
+  }
+
+  /** Aborts the current session (timeout, policy, shutdown). */
+  abort(code: ErrorCode, message: string): void {
+    this.#relay?.abort({ code, message });
+  }
+
+  destroy(): void {
+    this.framed.socket.destroy();
+  }
+
+  onMessage(msg: Message): void {
+    const relay = this.#relay;
+    switch (msg.type) {
+      case 'CONNECTED':
+        if (!relay || this.#connected || !this.#visitor) break;
+        this.#connected = true;
+        this.#owner.visitorConnected(this.#visitor);
+        return;
+      case 'END':
+        if (!relay) break;
+        relay.end();
+        return;
+      case 'DISCONNECT':
+        if (!relay) break;
+        if (!this.#connected && this.#visitor) this.#owner.visitorFailed(this.#visitor, msg.code, msg.message);
+        relay.disconnect({ code: msg.code, message: msg.message });
+        return;
+      default:
+        break;
+    }
+    this.#unexpected(msg.type);
+  }
+
+  onData(piece: Buffer): void {
+    if (this.#relay) this.#relay.data(piece);
+    else this.#unexpected('DATA');
+  }
+
+  #unexpected(type: string): void {
+    this.#owner.protocolError(this, unexpectedFrame(type, this.#relay ? 'busy' : 'idle'));
+  }
+}
+
+function unexpectedFrame(type: string, state: string): MuonError {
+  return new MuonError('MUON_ERR_UNEXPECTED_FRAME', `${type} is not allowed on a ${state} proxy channel`);
+}

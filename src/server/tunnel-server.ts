@@ -1,0 +1,195 @@
+// The tunnel server: accepts tunnel connections (TLS and/or plain), authenticates command
+// channels against the Directory, attaches proxy channels to their session, and keeps live
+// sessions in step with directory changes (disable, delete, key reset, mapping edits).
+
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { type ErrorCode, MuonError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { clientProof, keyIdOf, newSessionId, proxyProof, sameBytes, serverProof, sessionKey } from '../protocol/handshake.ts';
+import type { MessageOf } from '../protocol/messages.ts';
+import type { FramedSocket } from '../net/framed-socket.ts';
+import { ClientSession } from './client-session.ts';
+import type { TunnelServerOptions } from './options.ts';
+import { PublicPorts } from './public-ports.ts';
+import { acceptHandshake } from './tunnel-handshake.ts';
+
+export class TunnelServer {
+  readonly #options: TunnelServerOptions;
+  readonly #log: Logger;
+  readonly #ports: PublicPorts;
+  readonly #listeners: { tls?: Server; plain?: Server } = {};
+  readonly #sessionsByLicense = new Map<string, ClientSession>();
+  readonly #sessionsById = new Map<string, ClientSession>();
+  readonly #pending = new Set<Socket>();
+  readonly #unsubscribe: () => void;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: TunnelServerOptions) {
+    if (!options.tls && !options.plain) throw new MuonError('MUON_ERR_CONFIG', 'no tunnel listener configured');
+    this.#options = options;
+    this.#log = options.logger;
+    this.#ports = new PublicPorts(options.publicHost);
+    this.#unsubscribe = options.directory.onChange((id) => void this.#reconcile(id));
+  }
+
+  async listen(): Promise<void> {
+    const { tls, plain } = this.#options;
+    if (tls) {
+      const server = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', allowHalfOpen: false });
+      server.on('secureConnection', (socket) => this.#onConnection(socket));
+      server.on('tlsClientError', (error) => this.#log.debug({ err: error.message }, 'TLS handshake failed'));
+      this.#listeners.tls = server;
+      await listen(server, tls.host, tls.port);
+    }
+    if (plain) {
+      const server = createTcpServer({ noDelay: true });
+      server.on('connection', (socket) => this.#onConnection(socket));
+      this.#listeners.plain = server;
+      await listen(server, plain.host, plain.port);
+    }
+  }
+
+  get addresses(): { tls?: AddressInfo; plain?: AddressInfo } {
+    const result: { tls?: AddressInfo; plain?: AddressInfo } = {};
+    const tls = this.#listeners.tls?.address();
+    const plain = this.#listeners.plain?.address();
+    if (tls && typeof tls === 'object') result.tls = tls;
+    if (plain && typeof plain === 'object') result.plain = plain;
+    return result;
+  }
+
+  /** Live sessions (for status and tests). */
+  get sessions(): ClientSession[] {
+    return [...this.#sessionsByLicense.values()];
+  }
+
+  get publicPorts(): number[] {
+    return this.#ports.ports;
+  }
+
+  #onConnection(socket: Socket): void {
+    if (this.#closed) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 30_000);
+    this.#pending.add(socket);
+    acceptHandshake(socket, { maxFrameSize: this.#options.maxFrameSize, timeoutMs: this.#options.handshakeTimeoutMs })
+      .then(async (result) => {
+        if (result.kind === 'command') await this.#onAuth(result.framed, result.serverNonce, result.auth);
+        else this.#onProxyHello(result.framed, result.serverNonce, result.hello);
+      })
+      .catch((error: unknown) => {
+        const code = error instanceof MuonError ? error.code : 'MUON_ERR_INTERNAL';
+        const level = code === 'MUON_ERR_INTERNAL' ? 'error' : 'info';
+        this.#log[level]({ code, remote: socket.remoteAddress, err: (error as Error).message }, 'tunnel handshake failed');
+        socket.destroy();
+      })
+      .finally(() => this.#pending.delete(socket));
+  }
+
+  async #onAuth(framed: FramedSocket, serverNonce: Buffer, auth: MessageOf<'AUTH'>): Promise<void> {
+    const socket = framed.socket;
+    const license = await this.#options.directory.findByKeyId(auth.keyId);
+    const valid = license !== undefined && sameBytes(clientProof(license.key, serverNonce, auth.clientNonce, auth.keyId), auth.proof);
+    if (!license || !valid) return this.#refuse(framed, 'MUON_ERR_AUTH_FAILED', 'unknown license key or wrong proof');
+    if (!license.enabled) return this.#refuse(framed, 'MUON_ERR_LICENSE_DISABLED', `license ${license.name} is disabled`);
+    if (this.#closed || socket.destroyed) return void socket.destroy();
+
+    const id = newSessionId();
+    const session = new ClientSession(
+      { options: this.#options, ports: this.#ports, logger: this.#log, onClosed: (s) => this.#forget(s) },
+      {
+        id,
+        key: sessionKey(license.key, serverNonce, auth.clientNonce, id),
+        license,
+        command: framed,
+        minIdleChannels: auth.minIdleChannels,
+      },
+    );
+    const previous = this.#sessionsByLicense.get(license.id);
+    this.#sessionsByLicense.set(license.id, session);
+    this.#sessionsById.set(session.idHex, session);
+    if (previous) {
+      this.#log.info({ license: license.name }, 'client reconnected; replacing its previous session');
+      void previous.close('MUON_ERR_SESSION_REPLACED', 'a newer session with this license took over');
+    }
+    await session.start(serverProof(license.key, serverNonce, auth.clientNonce, id));
+    socket.resume();
+  }
+
+  #refuse(framed: FramedSocket, code: ErrorCode, message: string): void {
+    this.#log.warn({ code, remote: framed.socket.remoteAddress }, `client refused: ${message}`);
+    // The client only learns the code; the detail stays in the server log.
+    framed.send({ type: 'ERROR', code, message: code === 'MUON_ERR_AUTH_FAILED' ? 'authentication failed' : message });
+    framed.socket.end();
+    framed.socket.setTimeout(1000, () => framed.socket.destroy());
+  }
+
+  #onProxyHello(framed: FramedSocket, serverNonce: Buffer, hello: MessageOf<'PROXY_HELLO'>): void {
+    const session = this.#sessionsById.get(hello.sessionId.toString('hex'));
+    if (!session || session.closed || !sameBytes(proxyProof(session.key, serverNonce, hello.sessionId), hello.proof)) {
+      this.#log.info({ code: 'MUON_ERR_SESSION_UNKNOWN', remote: framed.socket.remoteAddress }, 'proxy channel refused');
+      framed.send({ type: 'ERROR', code: 'MUON_ERR_SESSION_UNKNOWN', message: 'unknown session or wrong proof' });
+      framed.socket.end();
+      framed.socket.setTimeout(1000, () => framed.socket.destroy());
+      return;
+    }
+    session.addChannel(framed);
+    framed.socket.resume();
+  }
+
+  #forget(session: ClientSession): void {
+    this.#sessionsById.delete(session.idHex);
+    if (this.#sessionsByLicense.get(session.license.id) === session) this.#sessionsByLicense.delete(session.license.id);
+  }
+
+  /** Brings a live session in step with its license after a directory change. */
+  async #reconcile(licenseId: string): Promise<void> {
+    const session = this.#sessionsByLicense.get(licenseId);
+    if (!session) return;
+    const license = await this.#options.directory.getLicense(licenseId);
+    if (session.closed) return;
+    if (!license) return void session.close('MUON_ERR_AUTH_FAILED', 'the license was deleted');
+    if (!license.enabled) return void session.close('MUON_ERR_LICENSE_DISABLED', 'the license was disabled');
+    if (!sameBytes(keyIdOf(license.key), keyIdOf(session.license.key))) {
+      return void session.close('MUON_ERR_AUTH_FAILED', 'the license key was reset');
+    }
+    await session.update(license);
+  }
+
+  /** Stops accepting, tells every client the server is shutting down, closes all ports. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= this.#doClose();
+    return this.#closed;
+  }
+
+  async #doClose(): Promise<void> {
+    this.#unsubscribe();
+    const closing = Object.values(this.#listeners).map(
+      (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+    );
+    for (const socket of this.#pending) socket.destroy();
+    await Promise.all(this.sessions.map((s) => s.close('MUON_ERR_SHUTDOWN', 'the server is shutting down')));
+    await this.#ports.close();
+    await Promise.all(closing);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) =>
+      reject(new MuonError(error.code === 'EADDRINUSE' ? 'MUON_ERR_PORT_IN_USE' : 'MUON_ERR_INTERNAL', `cannot listen on ${host}:${port}: ${error.code ?? error.message}`));
+    server.once('error', onError);
+    server.listen({ host, port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
