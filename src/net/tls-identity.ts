@@ -1,0 +1,198 @@
+// The server's TLS identity: the operator's certificate and key when configured, otherwise a
+// self-signed ECDSA P-256 certificate generated at first start under <dataDir>/tls and reused
+// afterwards, so clients can pin its fingerprint. There is no shared default key.
+
+import { createPrivateKey, KeyObject, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type * as X509 from '@peculiar/x509';
+import { MuonError } from '../errors.ts';
+import { fingerprintOf } from './fingerprint.ts';
+
+export interface TlsIdentity {
+  /** PEM certificate (or chain, leaf first), as tls.createServer expects it. */
+  cert: string;
+  /** PEM private key. */
+  key: string;
+  /** SHA-256 of the leaf certificate, `AB:CD:…`; what clients pin. */
+  fingerprint: string;
+  /** True when this call generated the certificate (first start). */
+  generated: boolean;
+}
+
+export interface TlsIdentityOptions {
+  dataDir: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+const COMMON_NAME = 'muon-server';
+const VALIDITY_YEARS = 10;
+/** notBefore is backdated so a client whose clock is slightly behind still accepts the certificate. */
+const BACKDATE_MS = 60 * 60 * 1000;
+
+export async function loadOrCreateTlsIdentity(o: TlsIdentityOptions): Promise<TlsIdentity> {
+  if (o.certFile !== undefined || o.keyFile !== undefined) {
+    if (o.certFile === undefined || o.keyFile === undefined) {
+      throw new MuonError(
+        'MUON_ERR_CONFIG',
+        'TLS certificate and key must be configured together (got only the ' +
+          `${o.certFile === undefined ? 'key' : 'certificate'} file)`,
+      );
+    }
+    const cert = await readConfigured(o.certFile, 'certificate');
+    const key = await readConfigured(o.keyFile, 'key');
+    return { ...checkPair(cert, key, o.certFile, o.keyFile), generated: false };
+  }
+
+  const dir = join(o.dataDir, 'tls');
+  const certPath = join(dir, 'server.crt');
+  const keyPath = join(dir, 'server.key');
+  const cert = await readIfExists(certPath, 'certificate');
+  const key = await readIfExists(keyPath, 'key');
+  if (cert !== undefined && key !== undefined) {
+    return { ...checkPair(cert, key, certPath, keyPath), generated: false };
+  }
+  if (cert !== undefined) {
+    // Clients may have pinned this certificate: replacing it silently would lock them out.
+    throw new MuonError(
+      'MUON_ERR_CONFIG',
+      `TLS certificate ${certPath} exists but its key ${keyPath} does not; restore the key, or delete ` +
+        'the certificate to generate a new identity (clients pinning the old fingerprint must be updated)',
+    );
+  }
+  // A key without a certificate is an interrupted first start (the key is written first): the
+  // certificate was never served, so generating afresh is safe.
+  const created = await generateSelfSigned();
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  await writeFileAtomic(keyPath, created.key, 0o600);
+  await writeFileAtomic(certPath, created.cert, 0o644);
+  return { ...created, fingerprint: fingerprintOf(created.cert), generated: true };
+}
+
+/**
+ * @peculiar/x509, loaded on first use (it takes ~100 ms to load). Its dependency tsyringe needs
+ * the Reflect metadata polyfill in place before it is imported.
+ */
+export async function loadX509(): Promise<typeof X509> {
+  await import('reflect-metadata');
+  return import('@peculiar/x509');
+}
+
+async function generateSelfSigned(): Promise<{ cert: string; key: string }> {
+  const x509 = await loadX509();
+  const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+    'sign',
+    'verify',
+  ]);
+  const now = Date.now();
+  const notAfter = new Date(now);
+  notAfter.setUTCFullYear(notAfter.getUTCFullYear() + VALIDITY_YEARS);
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      name: `CN=${COMMON_NAME}`,
+      keys,
+      notBefore: new Date(now - BACKDATE_MS),
+      notAfter,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+        new x509.SubjectAlternativeNameExtension(subjectAltNames()),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, webcrypto),
+      ],
+    },
+    webcrypto,
+  );
+  const cert = new X509Certificate(Buffer.from(certificate.rawData)).toString();
+  const key = KeyObject.from(keys.privateKey).export({ type: 'pkcs8', format: 'pem' }).toString();
+  return { cert, key };
+}
+
+function subjectAltNames(): X509.JsonGeneralName[] {
+  const names: X509.JsonGeneralName[] = [{ type: 'dns', value: 'localhost' }];
+  const host = hostname().toLowerCase();
+  // Only names an IA5String (and a TLS client) can carry.
+  if (host !== 'localhost' && host.length <= 253 && /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$/.test(host)) {
+    names.push({ type: 'dns', value: host });
+  }
+  names.push({ type: 'ip', value: '127.0.0.1' }, { type: 'ip', value: '::1' });
+  return names;
+}
+
+/** Validates a PEM certificate/key pair and computes the leaf fingerprint. */
+function checkPair(cert: string, key: string, certPath: string, keyPath: string) {
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(cert);
+  } catch (error) {
+    throw new MuonError('MUON_ERR_CONFIG', `TLS certificate ${certPath} is not a PEM certificate`, {
+      cause: error,
+    });
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (error) {
+    throw new MuonError(
+      'MUON_ERR_CONFIG',
+      `TLS key ${keyPath} is not an unencrypted PEM private key (passphrase-protected keys are not supported)`,
+      { cause: error },
+    );
+  }
+  if (!leaf.checkPrivateKey(privateKey)) {
+    throw new MuonError('MUON_ERR_CONFIG', `TLS key ${keyPath} does not belong to certificate ${certPath}`);
+  }
+  return { cert, key, fingerprint: fingerprintOf(leaf.raw) };
+}
+
+async function readConfigured(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new MuonError('MUON_ERR_CONFIG', `Cannot read TLS ${what} file ${path}: ${reasonOf(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+async function readIfExists(path: string, what: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new MuonError('MUON_ERR_CONFIG', `Cannot read TLS ${what} file ${path}: ${reasonOf(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Writes through a temporary file and a rename, so a crash never leaves a truncated file. */
+async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
+  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const file = await open(temporary, 'wx', mode);
+  try {
+    await file.chmod(mode); // open's mode is filtered by the umask
+    await file.writeFile(data);
+    await file.sync();
+  } catch (error) {
+    await file.close();
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  await file.close();
+  try {
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+function reasonOf(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  return typeof code === 'string' ? code : String(error);
+}

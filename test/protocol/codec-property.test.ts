@@ -1,0 +1,175 @@
+// Properties of the codec over generated input: any sequence of messages and DATA frames,
+// cut into any chunks, decodes to what was encoded; any garbage yields only MuonError.
+// Each property is bounded in runs and in time so the file stays fast.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { type ErrorCode, ErrorCodes, MuonError } from '../../src/errors.ts';
+import { FrameDecoder } from '../../src/protocol/frame-decoder.ts';
+import { FRAME_HEADER_SIZE, FrameType, PREAMBLE } from '../../src/protocol/frame-types.ts';
+import {
+  decodeMessage,
+  KEY_ID_SIZE,
+  type Message,
+  NONCE_SIZE,
+  PROOF_SIZE,
+  SESSION_ID_SIZE,
+} from '../../src/protocol/messages.ts';
+import { decodeChunks, encodeStream, expectedObservations, type StreamItem, splitAt } from './fixtures.ts';
+
+const LIMITS = { numRuns: 1000, interruptAfterTimeLimit: 2000 } as const;
+
+const bytes = (size: number) =>
+  fc.uint8Array({ minLength: size, maxLength: size }).map((b) => Buffer.from(b));
+const u16 = fc.integer({ min: 0, max: 0xffff });
+const u32 = fc.integer({ min: 0, max: 0xffff_ffff });
+const u64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
+// Whole code points only: a lone surrogate cannot be represented in UTF-8 and would come back as U+FFFD.
+const text = fc.string({ unit: 'binary', maxLength: 40 });
+const code = fc.constantFrom(...(Object.keys(ErrorCodes) as ErrorCode[]));
+
+/** Plain objects, as decodeMessage builds them (fc.record's default null prototype would differ). */
+function record<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> {
+  return fc.record(model, { noNullPrototype: true });
+}
+
+const mapping = record({
+  protocol: fc.constant('tcp' as const),
+  publicPort: u16,
+  targetHost: text,
+  targetPort: u16,
+});
+
+const message: fc.Arbitrary<Message> = fc.oneof(
+  record({ type: fc.constant('CHALLENGE' as const), serverNonce: bytes(NONCE_SIZE) }),
+  record({
+    type: fc.constant('AUTH' as const),
+    keyId: bytes(KEY_ID_SIZE),
+    clientNonce: bytes(NONCE_SIZE),
+    proof: bytes(PROOF_SIZE),
+    clientVersion: text,
+    minIdleChannels: u16,
+  }),
+  record({
+    type: fc.constant('AUTH_OK' as const),
+    sessionId: bytes(SESSION_ID_SIZE),
+    serverProof: bytes(PROOF_SIZE),
+    heartbeatIntervalMs: u32,
+    heartbeatTimeoutMs: u32,
+    mappings: fc.array(mapping, { maxLength: 6 }),
+  }),
+  record({
+    type: fc.constant('PROXY_HELLO' as const),
+    sessionId: bytes(SESSION_ID_SIZE),
+    proof: bytes(PROOF_SIZE),
+  }),
+  record({ type: fc.constant('PING' as const), seq: u64 }),
+  record({ type: fc.constant('PONG' as const), seq: u64 }),
+  record({ type: fc.constant('NEED_CHANNELS' as const), count: u16 }),
+  record({
+    type: fc.constantFrom('KICK' as const, 'ERROR' as const, 'DISCONNECT' as const),
+    code,
+    message: text,
+  }),
+  record({
+    type: fc.constant('CONNECT' as const),
+    visitorId: u32,
+    targetHost: text,
+    targetPort: u16,
+    visitorAddress: text,
+    visitorPort: u16,
+    publicPort: u16,
+  }),
+  record({ type: fc.constantFrom('CONNECTED' as const, 'END' as const) }),
+);
+
+const dataItem: fc.Arbitrary<StreamItem> = fc
+  .uint8Array({ maxLength: 300 })
+  .map((payload) => ({ type: 'DATA' as const, payload: Buffer.from(payload) }));
+
+const stream = fc.record({
+  preamble: fc.boolean(),
+  items: fc.array(fc.oneof(message, dataItem), { maxLength: 12 }),
+});
+
+/** Sorted cut points within [0, length]; duplicates give empty chunks, which are legal too. */
+function cutsFor(length: number): fc.Arbitrary<number[]> {
+  return fc
+    .array(fc.integer({ min: 0, max: length }), { maxLength: 8, size: 'medium' })
+    .map((cuts) => cuts.sort((a, b) => a - b));
+}
+
+test('any messages and DATA, cut into any chunks, decode to what was encoded', () => {
+  fc.assert(
+    fc.property(
+      stream.chain((s) => {
+        const encoded = encodeStream(s.items, s.preamble);
+        return fc.tuple(fc.constant({ ...s, encoded }), cutsFor(encoded.length));
+      }),
+      ([s, cuts]) => {
+        const observed = decodeChunks(splitAt(s.encoded, cuts), { expectPreamble: s.preamble });
+        assert.deepEqual(observed, expectedObservations(s.items));
+      },
+    ),
+    LIMITS,
+  );
+});
+
+const knownTypes = Object.values(FrameType);
+
+/** A frame header with a correct length for its payload, of a known or arbitrary type. */
+const plausibleFrame = fc
+  .tuple(
+    fc.oneof(fc.constantFrom(...knownTypes), fc.integer({ min: 0, max: 0xff })),
+    fc.uint8Array({ maxLength: 120, size: 'medium' }),
+  )
+  .map(([type, payload]) => {
+    const header = Buffer.alloc(FRAME_HEADER_SIZE);
+    header[0] = type;
+    header.writeUInt32BE(payload.length, 1);
+    return Buffer.concat([header, payload]);
+  });
+
+/** A valid stream with some bytes overwritten and possibly cut short: reaches deep into decodeMessage. */
+const mutatedStream = stream.chain((s) => {
+  const encoded = encodeStream(s.items, true);
+  const edit = fc.tuple(
+    fc.integer({ min: 0, max: Math.max(0, encoded.length - 1) }),
+    fc.integer({ min: 0, max: 0xff }),
+  );
+  return fc
+    .tuple(fc.array(edit, { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: encoded.length }))
+    .map(([edits, keep]) => {
+      const mutated = Buffer.from(encoded);
+      for (const [at, value] of edits) if (at < mutated.length) mutated[at] = value;
+      return mutated.subarray(0, keep);
+    });
+});
+
+const garbage = fc.oneof(
+  fc.uint8Array({ maxLength: 400, size: 'medium' }).map((b) => Buffer.from(b)),
+  fc.uint8Array({ maxLength: 400, size: 'medium' }).map((b) => Buffer.concat([PREAMBLE, b])),
+  fc.array(plausibleFrame, { maxLength: 10 }).map((frames) => Buffer.concat([PREAMBLE, ...frames])),
+  mutatedStream,
+);
+
+test('garbage either decodes or fails with a MuonError, never another error', () => {
+  fc.assert(
+    fc.property(
+      garbage.chain((g) => fc.tuple(fc.constant(g), cutsFor(g.length), fc.boolean())),
+      ([g, cuts, expectPreamble]) => {
+        const decoder = new FrameDecoder(
+          { onFrame: (type, payload) => decodeMessage(type, payload), onData: () => {} },
+          { expectPreamble, maxFrameSize: 64 * 1024 },
+        );
+        try {
+          for (const chunk of splitAt(g, cuts)) decoder.push(chunk);
+        } catch (error) {
+          if (!(error instanceof MuonError)) throw error;
+        }
+      },
+    ),
+    LIMITS,
+  );
+});

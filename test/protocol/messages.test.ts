@@ -1,0 +1,265 @@
+// Specification of the control messages: every one survives encodeMessage → FrameDecoder →
+// decodeMessage, truncation is MUON_ERR_MALFORMED_FRAME, trailing bytes are ignored.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ErrorCodes } from '../../src/errors.ts';
+import { FrameDecoder } from '../../src/protocol/frame-decoder.ts';
+import { FRAME_HEADER_SIZE, FrameType } from '../../src/protocol/frame-types.ts';
+import { dataHeader, decodeMessage, encodeMessage, type Message } from '../../src/protocol/messages.ts';
+import { bytesOf, decodeChunks, expectMuonError, SAMPLE_MESSAGES, sample } from './fixtures.ts';
+
+/** The payload of a single encoded control frame. */
+function payloadOf(msg: Message): Buffer {
+  return encodeMessage(msg).subarray(FRAME_HEADER_SIZE);
+}
+
+function frameWith(type: number, payload: Buffer): Buffer {
+  const header = Buffer.alloc(FRAME_HEADER_SIZE);
+  header[0] = type;
+  header.writeUInt32BE(payload.length, 1);
+  return Buffer.concat([header, payload]);
+}
+
+/** Decodes one whole frame through a FrameDecoder and decodeMessage. */
+function roundTrip(msg: Message): Message {
+  const observed = decodeChunks([encodeMessage(msg)]);
+  assert.equal(observed.length, 1);
+  const [only] = observed;
+  assert.equal(only?.kind, 'message');
+  return only.message;
+}
+
+describe('every control message', () => {
+  test('has a sample here, one for each frame type but DATA', () => {
+    const sampled = new Set(SAMPLE_MESSAGES.map((m) => m.type));
+    const control = Object.keys(FrameType).filter((name) => name !== 'DATA');
+    assert.deepEqual([...sampled].sort(), control.sort());
+  });
+
+  for (const msg of SAMPLE_MESSAGES) {
+    test(`${msg.type} survives encodeMessage → FrameDecoder → decodeMessage unchanged`, () => {
+      assert.deepEqual(roundTrip(msg), msg);
+    });
+  }
+
+  for (const msg of SAMPLE_MESSAGES) {
+    test(`${msg.type} starts with its type byte and the big-endian payload length`, () => {
+      const frame = encodeMessage(msg);
+      assert.equal(frame[0], FrameType[msg.type]);
+      assert.equal(frame.readUInt32BE(1), frame.length - FRAME_HEADER_SIZE);
+    });
+  }
+
+  for (const msg of SAMPLE_MESSAGES) {
+    const full = payloadOf(msg);
+    if (full.length === 0) continue;
+    test(`${msg.type} cut short at any length is rejected with MUON_ERR_MALFORMED_FRAME`, () => {
+      for (let length = 0; length < full.length; length++) {
+        const error = expectMuonError(
+          () => decodeMessage(FrameType[msg.type], full.subarray(0, length)),
+          'MUON_ERR_MALFORMED_FRAME',
+        );
+        assert.match(error.message, new RegExp(msg.type));
+      }
+    });
+  }
+
+  for (const msg of SAMPLE_MESSAGES) {
+    test(`${msg.type} followed by bytes from a newer protocol revision decodes the same`, () => {
+      const longer = Buffer.concat([payloadOf(msg), bytesOf(9, 42)]);
+      assert.deepEqual(decodeMessage(FrameType[msg.type], longer), msg);
+    });
+  }
+});
+
+describe('field values', () => {
+  test('reach the ends of their ranges', () => {
+    const extremes: Message[] = [
+      { type: 'PING', seq: 0n },
+      { type: 'PONG', seq: 2n ** 64n - 1n },
+      { type: 'NEED_CHANNELS', count: 0 },
+      { type: 'NEED_CHANNELS', count: 0xffff },
+      {
+        type: 'AUTH_OK',
+        sessionId: Buffer.alloc(16),
+        serverProof: Buffer.alloc(32, 0xff),
+        heartbeatIntervalMs: 0,
+        heartbeatTimeoutMs: 0xffff_ffff,
+        mappings: [],
+      },
+      {
+        type: 'CONNECT',
+        visitorId: 0,
+        targetHost: '',
+        targetPort: 0,
+        visitorAddress: '',
+        visitorPort: 0,
+        publicPort: 0,
+      },
+      {
+        type: 'CONNECT',
+        visitorId: 0xffff_ffff,
+        targetHost: 'h'.repeat(253),
+        targetPort: 0xffff,
+        visitorAddress: 'ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255',
+        visitorPort: 0xffff,
+        publicPort: 0xffff,
+      },
+      {
+        type: 'AUTH',
+        keyId: Buffer.alloc(16),
+        clientNonce: Buffer.alloc(32),
+        proof: Buffer.alloc(32),
+        clientVersion: '',
+        minIdleChannels: 0xffff,
+      },
+      { type: 'DISCONNECT', code: 'MUON_ERR_INTERNAL', message: '' },
+    ];
+    for (const msg of extremes) assert.deepEqual(roundTrip(msg), msg);
+  });
+
+  test('strings keep any Unicode text, measured in UTF-8 bytes', () => {
+    const message = 'зеркало 鏡 🪞 — ünïcödé';
+    const msg: Message = { type: 'ERROR', code: 'MUON_ERR_CONFIG', message };
+    assert.deepEqual(roundTrip(msg), msg);
+    const payload = payloadOf(msg);
+    const codeLength = payload.readUInt16BE(0);
+    assert.equal(payload.readUInt16BE(2 + codeLength), Buffer.byteLength(message));
+  });
+
+  test('every error code travels in DISCONNECT, KICK and ERROR', () => {
+    for (const code of Object.keys(ErrorCodes) as (keyof typeof ErrorCodes)[]) {
+      for (const type of ['DISCONNECT', 'KICK', 'ERROR'] as const) {
+        const msg: Message = { type, code, message: `because ${code}` };
+        assert.deepEqual(roundTrip(msg), msg);
+      }
+    }
+  });
+
+  test('a string of 65535 UTF-8 bytes is the longest that can be encoded', () => {
+    const longest = 'x'.repeat(0xffff);
+    assert.equal(
+      decodeMessage(FrameType.ERROR, payloadOf({ type: 'ERROR', code: 'MUON_ERR_CONFIG', message: '' })).type,
+      'ERROR',
+    );
+    const msg: Message = { type: 'DISCONNECT', code: 'MUON_ERR_SHUTDOWN', message: longest };
+    assert.deepEqual(decodeMessage(FrameType.DISCONNECT, payloadOf(msg)), msg);
+    assert.throws(() => encodeMessage({ ...msg, message: `${longest}x` }), RangeError);
+  });
+
+  test('nonces, ids and proofs of the wrong size are refused by the encoder', () => {
+    assert.throws(() => encodeMessage({ type: 'CHALLENGE', serverNonce: Buffer.alloc(31) }), RangeError);
+    assert.throws(() => encodeMessage({ ...sample('AUTH'), keyId: Buffer.alloc(17) }), RangeError);
+    assert.throws(() => encodeMessage({ ...sample('AUTH_OK'), serverProof: Buffer.alloc(0) }), RangeError);
+    assert.throws(() => encodeMessage({ ...sample('PROXY_HELLO'), sessionId: Buffer.alloc(32) }), RangeError);
+  });
+
+  test('decoded byte fields are copies that outlive the payload they came from', () => {
+    const payload = Buffer.from(payloadOf(sample('CHALLENGE')));
+    const decoded = decodeMessage(FrameType.CHALLENGE, payload);
+    payload.fill(0);
+    assert.deepEqual(decoded, sample('CHALLENGE'));
+  });
+});
+
+describe('error codes on the wire', () => {
+  for (const type of ['DISCONNECT', 'KICK', 'ERROR'] as const) {
+    test(`an unknown code in ${type} decodes as MUON_ERR_PEER_ERROR keeping the code and text`, () => {
+      const w = Buffer.concat([str('MUON_ERR_FROM_THE_FUTURE'), str('something new went wrong')]);
+      const decoded = decodeMessage(FrameType[type], w);
+      assert.equal(decoded.type, type);
+      assert.ok('code' in decoded);
+      assert.equal(decoded.code, 'MUON_ERR_PEER_ERROR');
+      assert.match(decoded.message, /MUON_ERR_FROM_THE_FUTURE/);
+      assert.match(decoded.message, /something new went wrong/);
+    });
+  }
+
+  test('a code that names an Object property is not taken for a known code', () => {
+    const decoded = decodeMessage(FrameType.DISCONNECT, Buffer.concat([str('constructor'), str('x')]));
+    assert.ok('code' in decoded);
+    assert.equal(decoded.code, 'MUON_ERR_PEER_ERROR');
+  });
+});
+
+describe('decodeMessage', () => {
+  test('rejects DATA, which is not a control message', () => {
+    expectMuonError(() => decodeMessage(FrameType.DATA, Buffer.alloc(0)), 'MUON_ERR_MALFORMED_FRAME');
+  });
+
+  test('rejects an unknown frame type', () => {
+    expectMuonError(() => decodeMessage(0x7f, Buffer.alloc(0)), 'MUON_ERR_MALFORMED_FRAME');
+  });
+
+  test('rejects an AUTH_OK mapping with an unknown protocol number', () => {
+    const payload = Buffer.from(payloadOf(sample('AUTH_OK')));
+    // The first mapping's protocol byte follows sessionId, proof, two u32 and the u16 count.
+    const at = 16 + 32 + 4 + 4 + 2;
+    assert.equal(payload[at], 1);
+    payload[at] = 9;
+    expectMuonError(() => decodeMessage(FrameType.AUTH_OK, payload), 'MUON_ERR_MALFORMED_FRAME');
+  });
+
+  test('rejects an AUTH_OK that announces more mappings than it carries', () => {
+    const payload = Buffer.from(payloadOf(sample('AUTH_OK')));
+    payload.writeUInt16BE(3, 16 + 32 + 4 + 4);
+    expectMuonError(() => decodeMessage(FrameType.AUTH_OK, payload), 'MUON_ERR_MALFORMED_FRAME');
+  });
+
+  test('rejects a string whose length prefix runs past the payload', () => {
+    const payload = Buffer.concat([str('MUON_ERR_SHUTDOWN'), Buffer.from([0x00, 0x10, 0x41])]);
+    expectMuonError(() => decodeMessage(FrameType.KICK, payload), 'MUON_ERR_MALFORMED_FRAME');
+  });
+
+  test('decodes the frames a FrameDecoder delivers even when they straddle chunks', () => {
+    const decoded: Message[] = [];
+    const decoder = new FrameDecoder({
+      onFrame: (type, payload) => decoded.push(decodeMessage(type, payload)),
+      onData: () => {},
+    });
+    const stream = Buffer.concat(SAMPLE_MESSAGES.map(encodeMessage));
+    for (let at = 0; at < stream.length; at += 13) decoder.push(stream.subarray(at, at + 13));
+    assert.deepEqual(decoded, SAMPLE_MESSAGES);
+  });
+
+  test('a frame built by hand from the documented layout decodes', () => {
+    // CONNECT: u32 visitor id, str host, u16 port, str visitor address, u16 visitor port, u16 public port.
+    const payload = Buffer.concat([
+      Buffer.from([0, 0, 0, 5]),
+      str('localhost'),
+      Buffer.from([0x1f, 0x90]),
+      str('203.0.113.9'),
+      Buffer.from([0xc3, 0x50]),
+      Buffer.from([0x00, 0x50]),
+    ]);
+    assert.deepEqual(decodeChunks([frameWith(FrameType.CONNECT, payload)]), [
+      {
+        kind: 'message',
+        message: {
+          type: 'CONNECT',
+          visitorId: 5,
+          targetHost: 'localhost',
+          targetPort: 8080,
+          visitorAddress: '203.0.113.9',
+          visitorPort: 50000,
+          publicPort: 80,
+        },
+      },
+    ]);
+  });
+});
+
+describe('dataHeader', () => {
+  test('is the 5-byte header of a DATA frame of the given length', () => {
+    assert.deepEqual([...dataHeader(0x01020304)], [FrameType.DATA, 1, 2, 3, 4]);
+    assert.deepEqual([...dataHeader(0)], [FrameType.DATA, 0, 0, 0, 0]);
+  });
+});
+
+function str(value: string): Buffer {
+  const bytes = Buffer.from(value, 'utf8');
+  const prefix = Buffer.alloc(2);
+  prefix.writeUInt16BE(bytes.length);
+  return Buffer.concat([prefix, bytes]);
+}
