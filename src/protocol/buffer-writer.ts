@@ -1,6 +1,6 @@
 // Builds one control frame (header + payload) in a growing buffer; control frames are small.
 
-import { FRAME_HEADER_SIZE } from './frame-types.ts';
+import { FRAME_HEADER_SIZE, MAX_CONTROL_SIZE } from './frame-types.ts';
 
 export class FrameWriter {
   #buf: Buffer;
@@ -68,6 +68,9 @@ export class FrameWriter {
 
   /** The finished frame, header filled in. */
   finish(): Buffer {
+    if (this.#len - FRAME_HEADER_SIZE > MAX_CONTROL_SIZE) {
+      throw new RangeError(`control frame of ${this.#len - FRAME_HEADER_SIZE} bytes exceeds ${MAX_CONTROL_SIZE}`);
+    }
     this.#buf.writeUInt8(this.#type, 0);
     this.#buf.writeUInt32BE(this.#len - FRAME_HEADER_SIZE, 1);
     return this.#buf.subarray(0, this.#len);

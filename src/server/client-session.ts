@@ -11,6 +11,9 @@ import type { TunnelServerOptions } from './options.ts';
 import { type ProxyChannelOwner, ServerProxyChannel, type Visitor } from './proxy-channel.ts';
 import type { PublicPorts, VisitorHandler } from './public-ports.ts';
 
+/** AUTH_OK lists at most this many mappings (each is at most ~262 bytes; the frame limit is 64 KiB). */
+const MAX_LISTED_MAPPINGS = 200;
+
 export interface SessionContext {
   options: TunnelServerOptions;
   ports: PublicPorts;
@@ -86,7 +89,8 @@ export class ClientSession implements ProxyChannelOwner {
       serverProof,
       heartbeatIntervalMs,
       heartbeatTimeoutMs,
-      mappings: bound.map(toInfo),
+      // Informational for the client's log; capped so the frame stays under the control limit.
+      mappings: bound.slice(0, MAX_LISTED_MAPPINGS).map(toInfo),
     });
     this.#log.info({ ports: bound.map((m) => m.publicPort) }, 'client online');
   }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ErrorCodes } from '../../src/errors.ts';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.ts';
-import { FRAME_HEADER_SIZE, FrameType } from '../../src/protocol/frame-types.ts';
+import { FRAME_HEADER_SIZE, FrameType, MAX_CONTROL_SIZE } from '../../src/protocol/frame-types.ts';
 import { dataHeader, decodeMessage, encodeMessage, type Message } from '../../src/protocol/messages.ts';
 import { bytesOf, decodeChunks, expectMuonError, SAMPLE_MESSAGES, sample } from './fixtures.ts';
 
@@ -137,15 +137,20 @@ describe('field values', () => {
     }
   });
 
-  test('a string of 65535 UTF-8 bytes is the longest that can be encoded', () => {
-    const longest = 'x'.repeat(0xffff);
-    assert.equal(
-      decodeMessage(FrameType.ERROR, payloadOf({ type: 'ERROR', code: 'MUON_ERR_CONFIG', message: '' })).type,
-      'ERROR',
-    );
-    const msg: Message = { type: 'DISCONNECT', code: 'MUON_ERR_SHUTDOWN', message: longest };
+  test('a control frame can be filled up to MAX_CONTROL_SIZE and not one byte more', () => {
+    const code = 'MUON_ERR_SHUTDOWN';
+    const longest = 'x'.repeat(MAX_CONTROL_SIZE - 2 - code.length - 2);
+    const msg: Message = { type: 'DISCONNECT', code, message: longest };
+    assert.equal(payloadOf(msg).length, MAX_CONTROL_SIZE);
     assert.deepEqual(decodeMessage(FrameType.DISCONNECT, payloadOf(msg)), msg);
     assert.throws(() => encodeMessage({ ...msg, message: `${longest}x` }), RangeError);
+  });
+
+  test('a string longer than 65535 UTF-8 bytes is refused by the encoder', () => {
+    assert.throws(
+      () => encodeMessage({ type: 'ERROR', code: 'MUON_ERR_CONFIG', message: 'x'.repeat(0x10000) }),
+      RangeError,
+    );
   });
 
   test('nonces, ids and proofs of the wrong size are refused by the encoder', () => {
