@@ -1,0 +1,44 @@
+// The `muon` command line: `muon server`, `muon client` and `muon keygen`. Exit codes: 0 done,
+// 1 runtime failure, 2 bad configuration or usage. Errors are one line each, without stacks.
+
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { registerClientCommand } from './client-command.ts';
+import { registerKeygenCommand } from './keygen-command.ts';
+import { EXIT_OK, EXIT_USAGE, fail } from './lifecycle.ts';
+import { registerServerCommand } from './server-command.ts';
+
+function version(): string {
+  const manifest: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  const value = (manifest as { version?: unknown }).version;
+  return typeof value === 'string' ? value : 'unknown';
+}
+
+export function createProgram(): Command {
+  const program = new Command('muon')
+    .description(
+      'Muon: a self-hosted reverse tunnel. Expose services inside a private network through a public server.',
+    )
+    .version(version(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .helpCommand(false)
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`muon: ${text.replace(/^error: /, '')}`) });
+  // Subcommands are created with program.command(), so they inherit exitOverride and output.
+  registerServerCommand(program);
+  registerClientCommand(program);
+  registerKeygenCommand(program);
+  return program;
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await createProgram().parseAsync(argv);
+  } catch (error) {
+    // Commander has already printed its own message (or the help).
+    if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? EXIT_OK : EXIT_USAGE);
+    fail(error);
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,32 @@
+// Environment variables that override the YAML file (and are overridden by flags). An empty
+// variable counts as unset, so `MUON_LICENSE=` in a unit file does not replace the file's value.
+
+import { type Layer, layerOf } from './layers.ts';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Variable name → setting path in the YAML shape. */
+export type EnvTable = Readonly<Record<string, readonly string[]>>;
+
+export const SERVER_ENV: EnvTable = {
+  MUON_DATA_DIR: ['dataDir'],
+  MUON_TUNNEL_HOST: ['tunnel', 'host'],
+  MUON_TUNNEL_PORT: ['tunnel', 'port'],
+  MUON_TUNNEL_PLAIN_PORT: ['tunnel', 'plainPort'],
+  MUON_PUBLIC_HOST: ['publicHost'],
+  MUON_LOG_LEVEL: ['log', 'level'],
+};
+
+export const CLIENT_ENV: EnvTable = {
+  MUON_SERVER: ['server'],
+  MUON_LICENSE: ['license'],
+  MUON_FINGERPRINT: ['tls', 'fingerprint'],
+  MUON_CA: ['tls', 'ca'],
+  MUON_LOG_LEVEL: ['log', 'level'],
+};
+
+export function envLayer(env: Env, table: EnvTable): Layer {
+  return layerOf(
+    Object.entries(table).map(([name, path]) => ({ path, value: env[name] || undefined, source: name })),
+  );
+}

@@ -1,0 +1,119 @@
+// The server's YAML contract (names are part of Muon's interface: operators depend on them),
+// its defaults, and the checks that span several settings (unique names, keys and ports).
+
+import * as z from 'zod';
+import { SERVER_DEFAULTS } from '../server/options.ts';
+import { formatDuration } from './duration.ts';
+import {
+  bool,
+  duration,
+  filePath,
+  host,
+  hostPort,
+  integer,
+  licenseKey,
+  logLevel,
+  port,
+  section,
+} from './fields.ts';
+import type { Problem } from './problems.ts';
+
+export const DEFAULT_DATA_DIR = './muon-data';
+export const DEFAULT_TUNNEL_PORT = 9443;
+
+const mapping = section({
+  protocol: z.literal('tcp', { error: 'must be tcp (the only protocol supported so far)' }).default('tcp'),
+  port: port(),
+  target: hostPort(),
+  enabled: bool().default(true),
+});
+
+const license = section({
+  name: z
+    .string({ error: (issue) => (issue.input === undefined ? 'required' : 'expected a string') })
+    .trim()
+    .min(1, { error: 'must not be empty' }),
+  key: licenseKey(),
+  enabled: bool().default(true),
+  mappings: z.array(mapping, { error: 'expected a list of mappings' }).default([]),
+});
+
+export const serverSchema = section({
+  dataDir: filePath().default(DEFAULT_DATA_DIR),
+  tunnel: section({
+    host: host().default('0.0.0.0'),
+    port: port().default(DEFAULT_TUNNEL_PORT),
+    plainPort: port().optional(),
+    tls: section({ cert: filePath(), key: filePath() }).optional(),
+  }).prefault({}),
+  publicHost: host().default(SERVER_DEFAULTS.publicHost),
+  heartbeat: section({
+    interval: duration().default(SERVER_DEFAULTS.heartbeatIntervalMs),
+    timeout: duration().default(SERVER_DEFAULTS.heartbeatTimeoutMs),
+  }).prefault({}),
+  limits: section({
+    handshakeTimeout: duration().default(SERVER_DEFAULTS.handshakeTimeoutMs),
+    connectTimeout: duration().default(SERVER_DEFAULTS.connectTimeoutMs),
+    maxFrameSize: integer(65_536, 16_777_216, 'must be 65536–16777216 (bytes)').default(
+      SERVER_DEFAULTS.maxFrameSize,
+    ),
+    idleChannelTimeout: duration().default(SERVER_DEFAULTS.idleChannelTimeoutMs),
+    maxIdleChannels: integer(0, 65_535).default(SERVER_DEFAULTS.maxIdleChannels),
+  }).prefault({}),
+  log: section({ level: logLevel().default('info') }).prefault({}),
+  licenses: z.array(license, { error: 'expected a list of licenses' }).default([]),
+});
+
+export type ServerConfig = z.output<typeof serverSchema>;
+
+/** Checks that involve more than one setting; run once every setting is valid on its own. */
+export function checkServer(config: ServerConfig): Problem[] {
+  const problems: Problem[] = [];
+  const { heartbeat, tunnel } = config;
+  if (heartbeat.timeout <= heartbeat.interval) {
+    problems.push({
+      path: ['heartbeat', 'timeout'],
+      message: `must be longer than heartbeat.interval (${formatDuration(heartbeat.interval)})`,
+    });
+  }
+  if (tunnel.plainPort === tunnel.port) {
+    problems.push({ path: ['tunnel', 'plainPort'], message: 'must differ from tunnel.port' });
+  }
+
+  const names = new Map<string, number>();
+  const keys = new Map<string, number>();
+  const ports = new Map<number, string>([[tunnel.port, 'tunnel.port']]);
+  if (tunnel.plainPort !== undefined) ports.set(tunnel.plainPort, 'tunnel.plainPort');
+
+  config.licenses.forEach((license, i) => {
+    const firstName = names.get(license.name);
+    if (firstName === undefined) names.set(license.name, i);
+    else
+      problems.push({
+        path: ['licenses', i, 'name'],
+        message: `"${license.name}" is already used by licenses[${firstName}]`,
+      });
+
+    // The message names the other license, never the key itself.
+    const firstKey = keys.get(license.key);
+    if (firstKey === undefined) keys.set(license.key, i);
+    else
+      problems.push({
+        path: ['licenses', i, 'key'],
+        message: `same key as licenses[${firstKey}]; every license needs its own key`,
+      });
+
+    license.mappings.forEach((mapping, j) => {
+      const owner = ports.get(mapping.port);
+      if (owner === undefined) {
+        ports.set(mapping.port, `licenses[${i}].mappings[${j}] (license "${license.name}")`);
+      } else {
+        problems.push({
+          path: ['licenses', i, 'mappings', j, 'port'],
+          message: `${mapping.port} (license "${license.name}") is already used by ${owner}`,
+        });
+      }
+    });
+  });
+  return problems;
+}
