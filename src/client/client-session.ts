@@ -29,7 +29,13 @@ export class ClientSession {
 
   private constructor(
     command: FramedSocket,
-    init: { mappings: MappingInfo[]; pool: ProxyPool; heartbeatIntervalMs: number; heartbeatTimeoutMs: number; logger: Logger },
+    init: {
+      mappings: MappingInfo[];
+      pool: ProxyPool;
+      heartbeatIntervalMs: number;
+      heartbeatTimeoutMs: number;
+      logger: Logger;
+    },
   ) {
     this.#command = command;
     this.mappings = init.mappings;
@@ -43,7 +49,9 @@ export class ClientSession {
       command.send({ type: 'ERROR', code: error.code, message: error.message });
       this.close(error);
     });
-    command.socket.on('close', () => this.close(new MuonError('MUON_ERR_PEER_ERROR', 'the server closed the command channel')));
+    command.socket.on('close', () =>
+      this.close(new MuonError('MUON_ERR_PEER_ERROR', 'the server closed the command channel')),
+    );
     command.setHandler({
       onMessage: (msg) => this.#onMessage(msg),
       onData: () => this.close(new MuonError('MUON_ERR_UNEXPECTED_FRAME', 'DATA on the command channel')),
@@ -71,7 +79,8 @@ export class ClientSession {
         minIdleChannels: options.minIdleChannels,
       });
       const reply = await nextMessage(framed, options.handshakeTimeoutMs);
-      if (reply.type !== 'AUTH_OK') throw new MuonError('MUON_ERR_UNEXPECTED_FRAME', `expected AUTH_OK, got ${reply.type}`);
+      if (reply.type !== 'AUTH_OK')
+        throw new MuonError('MUON_ERR_UNEXPECTED_FRAME', `expected AUTH_OK, got ${reply.type}`);
       const expected = serverProof(options.licenseKey, serverNonce, clientNonce, reply.sessionId);
       if (!sameBytes(expected, reply.serverProof)) throw new MuonError('MUON_ERR_SERVER_AUTH_FAILED');
       const pool = new ProxyPool({

@@ -23,7 +23,8 @@ export function nextMessage(framed: FramedSocket, timeoutMs: number): Promise<Me
     };
     const onClose = () => done(new MuonError('MUON_ERR_PEER_ERROR', 'the server closed the connection'));
     const timer = setTimeout(
-      () => done(new MuonError('MUON_ERR_HANDSHAKE_TIMEOUT', `no answer from the server within ${timeoutMs} ms`)),
+      () =>
+        done(new MuonError('MUON_ERR_HANDSHAKE_TIMEOUT', `no answer from the server within ${timeoutMs} ms`)),
       timeoutMs,
     );
     socket.once('close', onClose);
@@ -48,9 +49,15 @@ export async function readChallenge(
   socket: Socket,
   options: { maxFrameSize: number; timeoutMs: number },
 ): Promise<{ framed: FramedSocket; serverNonce: Buffer }> {
-  const framed = new FramedSocket(socket, { maxFrameSize: options.maxFrameSize, expectPreamble: true }, idleHandler, () => {});
+  const framed = new FramedSocket(
+    socket,
+    { maxFrameSize: options.maxFrameSize, expectPreamble: true },
+    idleHandler,
+    () => {},
+  );
   const msg = await nextMessage(framed, options.timeoutMs);
-  if (msg.type !== 'CHALLENGE') throw new MuonError('MUON_ERR_UNEXPECTED_FRAME', `expected CHALLENGE, got ${msg.type}`);
+  if (msg.type !== 'CHALLENGE')
+    throw new MuonError('MUON_ERR_UNEXPECTED_FRAME', `expected CHALLENGE, got ${msg.type}`);
   return { framed, serverNonce: msg.serverNonce };
 }
 

@@ -46,24 +46,40 @@ export class ClientProxyChannel {
 
   onMessage(msg: Message): void {
     const relay = this.#relay;
-    if (msg.type === 'CONNECT' && !relay) return this.#start(msg);
-    if (msg.type === 'END' && relay) return relay.end();
-    if (msg.type === 'DISCONNECT' && relay) return relay.disconnect({ code: msg.code, message: msg.message });
+    if (msg.type === 'CONNECT' && !relay) this.#start(msg);
+    else if (msg.type === 'END' && relay) relay.end();
+    else if (msg.type === 'DISCONNECT' && relay) relay.disconnect({ code: msg.code, message: msg.message });
+    else this.#unexpected(msg.type);
+  }
+
+  #unexpected(type: string): void {
     this.#owner.protocolError(
       this,
-      new MuonError('MUON_ERR_UNEXPECTED_FRAME', `${msg.type} is not allowed on a ${relay ? 'busy' : 'idle'} proxy channel`),
+      new MuonError(
+        'MUON_ERR_UNEXPECTED_FRAME',
+        `${type} is not allowed on a ${this.busy ? 'busy' : 'idle'} proxy channel`,
+      ),
     );
   }
 
   onData(piece: Buffer): void {
     if (this.#relay) this.#relay.data(piece);
-    else this.#owner.protocolError(this, new MuonError('MUON_ERR_UNEXPECTED_FRAME', 'DATA on an idle proxy channel'));
+    else
+      this.#owner.protocolError(
+        this,
+        new MuonError('MUON_ERR_UNEXPECTED_FRAME', 'DATA on an idle proxy channel'),
+      );
   }
 
   #start(msg: MessageOf<'CONNECT'>): void {
     this.#owner.channelBusy(this, msg);
     let connected = false;
-    const target: Socket = connect({ host: msg.targetHost, port: msg.targetPort, allowHalfOpen: true, noDelay: true });
+    const target: Socket = connect({
+      host: msg.targetHost,
+      port: msg.targetPort,
+      allowHalfOpen: true,
+      noDelay: true,
+    });
     target.setTimeout(this.#connectTimeoutMs, () => {
       if (!connected) target.destroy(new Error(`timed out after ${this.#connectTimeoutMs} ms`));
     });

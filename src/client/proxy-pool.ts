@@ -2,13 +2,13 @@
 // opens more when the server asks (NEED_CHANNELS), reuses a channel after a clean session, and
 // never exceeds `maxChannels`. The server reaps idle channels above the minimum.
 
+import type { Socket } from 'node:net';
 import { MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { proxyProof } from '../protocol/handshake.ts';
 import type { MessageOf } from '../protocol/messages.ts';
 import { readChallenge, sendFirst } from './handshake.ts';
 import { type ChannelOwner, ClientProxyChannel } from './proxy-channel.ts';
-import type { Socket } from 'node:net';
 
 export interface PoolOptions {
   sessionId: Buffer;
@@ -49,7 +49,10 @@ export class ProxyPool implements ChannelOwner {
     const room = this.#o.maxChannels - this.#channels.size - this.#opening;
     const n = Math.min(count, room);
     if (n < count) {
-      this.#o.logger.warn({ code: 'MUON_ERR_POOL_EXHAUSTED', max: this.#o.maxChannels }, 'proxy channel limit reached');
+      this.#o.logger.warn(
+        { code: 'MUON_ERR_POOL_EXHAUSTED', max: this.#o.maxChannels },
+        'proxy channel limit reached',
+      );
     }
     for (let i = 0; i < n; i++) void this.#openOne();
   }
@@ -104,7 +107,10 @@ export class ProxyPool implements ChannelOwner {
   }
 
   targetFailed(connect: MessageOf<'CONNECT'>, message: string): void {
-    this.#o.logger.warn({ code: 'MUON_ERR_TARGET_UNREACHABLE', port: connect.publicPort, visitor: connect.visitorId }, message);
+    this.#o.logger.warn(
+      { code: 'MUON_ERR_TARGET_UNREACHABLE', port: connect.publicPort, visitor: connect.visitorId },
+      message,
+    );
   }
 
   protocolError(channel: ClientProxyChannel, error: MuonError): void {

@@ -79,11 +79,17 @@ export class TunnelClient extends EventEmitter {
         reason =
           error instanceof MuonError
             ? error
-            : new MuonError('MUON_ERR_PEER_ERROR', `cannot reach ${host}:${port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+            : new MuonError(
+                'MUON_ERR_PEER_ERROR',
+                `cannot reach ${host}:${port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+              );
       }
       if (this.#stopping) break;
       if (isPermanent(reason.code)) {
-        this.#log.error({ code: reason.code, err: reason.message }, 'giving up: this needs a configuration change');
+        this.#log.error(
+          { code: reason.code, err: reason.message },
+          'giving up: this needs a configuration change',
+        );
         this.#stopping = true;
         this.emit('fatal', reason);
         break;
@@ -91,7 +97,10 @@ export class TunnelClient extends EventEmitter {
       if (Date.now() - startedAt >= STABLE_SESSION_MS) this.#backoff.reset();
       if (reason.code === 'MUON_ERR_SESSION_REPLACED') this.#backoff.toMax();
       const delay = this.#backoff.next();
-      this.#log.warn({ code: reason.code, err: reason.message, retryInMs: delay }, 'disconnected; will retry');
+      this.#log.warn(
+        { code: reason.code, err: reason.message, retryInMs: delay },
+        'disconnected; will retry',
+      );
       await this.#sleep(delay);
     }
   }

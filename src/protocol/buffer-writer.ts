@@ -69,7 +69,9 @@ export class FrameWriter {
   /** The finished frame, header filled in. */
   finish(): Buffer {
     if (this.#len - FRAME_HEADER_SIZE > MAX_CONTROL_SIZE) {
-      throw new RangeError(`control frame of ${this.#len - FRAME_HEADER_SIZE} bytes exceeds ${MAX_CONTROL_SIZE}`);
+      throw new RangeError(
+        `control frame of ${this.#len - FRAME_HEADER_SIZE} bytes exceeds ${MAX_CONTROL_SIZE}`,
+      );
     }
     this.#buf.writeUInt8(this.#type, 0);
     this.#buf.writeUInt32BE(this.#len - FRAME_HEADER_SIZE, 1);

@@ -22,7 +22,11 @@ export function newSessionId(): Buffer {
 
 /** Public identifier of a license key, sent in AUTH so the server can find the license. */
 export function keyIdOf(licenseKey: string): Buffer {
-  return createHash('sha256').update(LABEL_KEY_ID).update(licenseKey, 'utf8').digest().subarray(0, KEY_ID_SIZE);
+  return createHash('sha256')
+    .update(LABEL_KEY_ID)
+    .update(licenseKey, 'utf8')
+    .digest()
+    .subarray(0, KEY_ID_SIZE);
 }
 
 function hmac(key: string | Buffer, label: string, ...parts: Buffer[]): Buffer {
@@ -31,15 +35,30 @@ function hmac(key: string | Buffer, label: string, ...parts: Buffer[]): Buffer {
   return h.digest();
 }
 
-export function clientProof(licenseKey: string, serverNonce: Buffer, clientNonce: Buffer, keyId: Buffer): Buffer {
+export function clientProof(
+  licenseKey: string,
+  serverNonce: Buffer,
+  clientNonce: Buffer,
+  keyId: Buffer,
+): Buffer {
   return hmac(licenseKey, LABEL_CLIENT, serverNonce, clientNonce, keyId);
 }
 
-export function serverProof(licenseKey: string, serverNonce: Buffer, clientNonce: Buffer, sessionId: Buffer): Buffer {
+export function serverProof(
+  licenseKey: string,
+  serverNonce: Buffer,
+  clientNonce: Buffer,
+  sessionId: Buffer,
+): Buffer {
   return hmac(licenseKey, LABEL_SERVER, serverNonce, clientNonce, sessionId);
 }
 
-export function sessionKey(licenseKey: string, serverNonce: Buffer, clientNonce: Buffer, sessionId: Buffer): Buffer {
+export function sessionKey(
+  licenseKey: string,
+  serverNonce: Buffer,
+  clientNonce: Buffer,
+  sessionId: Buffer,
+): Buffer {
   return hmac(licenseKey, LABEL_SESSION, serverNonce, clientNonce, sessionId);
 }
 

@@ -138,7 +138,12 @@ export function decodeMessage(type: number, payload: Buffer): Message {
       const count = r.u16();
       const mappings: MappingInfo[] = [];
       for (let i = 0; i < count; i++) {
-        mappings.push({ protocol: protocolOf(r.u8()), publicPort: r.u16(), targetHost: r.str(), targetPort: r.u16() });
+        mappings.push({
+          protocol: protocolOf(r.u8()),
+          publicPort: r.u16(),
+          targetHost: r.str(),
+          targetPort: r.u16(),
+        });
       }
       return { type: 'AUTH_OK', sessionId, serverProof, heartbeatIntervalMs, heartbeatTimeoutMs, mappings };
     }
@@ -175,7 +180,10 @@ export function decodeMessage(type: number, payload: Buffer): Message {
     case FrameType.END:
       return { type: 'END' };
     default:
-      throw new MuonError('MUON_ERR_MALFORMED_FRAME', `frame type 0x${type.toString(16)} is not a control message`);
+      throw new MuonError(
+        'MUON_ERR_MALFORMED_FRAME',
+        `frame type 0x${type.toString(16)} is not a control message`,
+      );
   }
 }
 
@@ -192,7 +200,9 @@ function codeAndMessage(payload: Buffer, what: string): { code: ErrorCode; messa
   const code = r.str();
   const message = r.str();
   // An unknown code from a newer peer is reported as a generic peer error, keeping its text.
-  return isErrorCode(code) ? { code, message } : { code: 'MUON_ERR_PEER_ERROR', message: `${code}: ${message}` };
+  return isErrorCode(code)
+    ? { code, message }
+    : { code: 'MUON_ERR_PEER_ERROR', message: `${code}: ${message}` };
 }
 
 function protocolOf(n: number): Protocol {

@@ -58,7 +58,8 @@ export class ClientSession implements ProxyChannelOwner {
     this.#log = ctx.logger.child({ license: init.license.name, session: this.idHex.slice(0, 8) });
     init.command.setHandler({
       onMessage: (msg) => this.#onCommand(msg),
-      onData: () => this.#protocolError(new MuonError('MUON_ERR_UNEXPECTED_FRAME', 'DATA on the command channel')),
+      onData: () =>
+        this.#protocolError(new MuonError('MUON_ERR_UNEXPECTED_FRAME', 'DATA on the command channel')),
     });
     init.command.setProtocolErrorHandler((error) => this.#protocolError(error));
     init.command.socket.on('close', () => void this.close('MUON_ERR_PEER_ERROR', 'command channel closed'));
@@ -75,7 +76,12 @@ export class ClientSession implements ProxyChannelOwner {
   }
 
   get stats(): { idle: number; busy: number; waiting: number; ports: number[] } {
-    return { idle: this.#idle.length, busy: this.#busy.size, waiting: this.#waiting.length, ports: [...this.#handlers.keys()] };
+    return {
+      idle: this.#idle.length,
+      busy: this.#busy.size,
+      waiting: this.#waiting.length,
+      ports: [...this.#handlers.keys()],
+    };
   }
 
   /** Opens the license's public ports and tells the client it is online. */
@@ -128,7 +134,10 @@ export class ClientSession implements ProxyChannelOwner {
         } catch (error) {
           this.#handlers.delete(mapping.publicPort);
           const code = error instanceof MuonError ? error.code : 'MUON_ERR_INTERNAL';
-          this.#log.error({ code, port: mapping.publicPort, err: (error as Error).message }, 'cannot open public port');
+          this.#log.error(
+            { code, port: mapping.publicPort, err: (error as Error).message },
+            'cannot open public port',
+          );
         }
       }),
     );
@@ -195,7 +204,10 @@ export class ClientSession implements ProxyChannelOwner {
   #visitorTimedOut(visitor: Visitor): void {
     visitor.timer = undefined;
     const message = `no answer from the client within ${this.#ctx.options.connectTimeoutMs} ms`;
-    this.#log.warn({ code: 'MUON_ERR_CONNECT_TIMEOUT', port: visitor.mapping.publicPort, visitor: visitor.id }, message);
+    this.#log.warn(
+      { code: 'MUON_ERR_CONNECT_TIMEOUT', port: visitor.mapping.publicPort, visitor: visitor.id },
+      message,
+    );
     if (this.#waiting.includes(visitor)) {
       this.#dropWaiting(visitor);
       visitor.socket.destroy();
@@ -256,7 +268,10 @@ export class ClientSession implements ProxyChannelOwner {
   visitorFailed(visitor: Visitor, code: ErrorCode, message: string): void {
     clearTimeout(visitor.timer);
     visitor.timer = undefined;
-    this.#log.warn({ code, port: visitor.mapping.publicPort, visitor: visitor.id }, `visitor closed: ${message}`);
+    this.#log.warn(
+      { code, port: visitor.mapping.publicPort, visitor: visitor.id },
+      `visitor closed: ${message}`,
+    );
   }
 
   protocolError(channel: ServerProxyChannel, error: MuonError): void {
@@ -300,7 +315,10 @@ export class ClientSession implements ProxyChannelOwner {
     }
     // Reap channels idle too long, oldest first, keeping the client's warm minimum.
     const reapBefore = this.#tick - Math.ceil(idleChannelTimeoutMs / heartbeatIntervalMs);
-    while (this.#idle.length > this.minIdleChannels && (this.#idle[0]?.idleSince ?? this.#tick) <= reapBefore) {
+    while (
+      this.#idle.length > this.minIdleChannels &&
+      (this.#idle[0]?.idleSince ?? this.#tick) <= reapBefore
+    ) {
       this.#idle.shift()?.destroy();
     }
   }
@@ -340,7 +358,12 @@ export class ClientSession implements ProxyChannelOwner {
 }
 
 function toInfo(m: MappingRecord): MappingInfo {
-  return { protocol: m.protocol, publicPort: m.publicPort, targetHost: m.targetHost, targetPort: m.targetPort };
+  return {
+    protocol: m.protocol,
+    publicPort: m.publicPort,
+    targetHost: m.targetHost,
+    targetPort: m.targetPort,
+  };
 }
 
 function sameTarget(a: MappingRecord, b: MappingRecord): boolean {

@@ -69,7 +69,9 @@ export class ServerProxyChannel {
     const relay = new Relay(visitor.socket, this.framed, {
       describeFailure: (error) => ({
         code: 'MUON_ERR_PEER_ERROR',
-        message: error ? `visitor connection failed: ${(error as NodeJS.ErrnoException).code ?? error.message}` : 'visitor closed',
+        message: error
+          ? `visitor connection failed: ${(error as NodeJS.ErrnoException).code ?? error.message}`
+          : 'visitor closed',
       }),
       onDone: (reusable) => {
         this.#relay = undefined;
@@ -105,7 +107,8 @@ export class ServerProxyChannel {
         return;
       case 'DISCONNECT':
         if (!relay) break;
-        if (!this.#connected && this.#visitor) this.#owner.visitorFailed(this.#visitor, msg.code, msg.message);
+        if (!this.#connected && this.#visitor)
+          this.#owner.visitorFailed(this.#visitor, msg.code, msg.message);
         relay.disconnect({ code: msg.code, message: msg.message });
         return;
       default:

@@ -2,13 +2,21 @@
 // channels against the Directory, attaches proxy channels to their session, and keeps live
 // sessions in step with directory changes (disable, delete, key reset, mapping edits).
 
-import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { type ErrorCode, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { clientProof, keyIdOf, newSessionId, proxyProof, sameBytes, serverProof, sessionKey } from '../protocol/handshake.ts';
-import type { MessageOf } from '../protocol/messages.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
+import {
+  clientProof,
+  keyIdOf,
+  newSessionId,
+  proxyProof,
+  sameBytes,
+  serverProof,
+  sessionKey,
+} from '../protocol/handshake.ts';
+import type { MessageOf } from '../protocol/messages.ts';
 import { ClientSession } from './client-session.ts';
 import type { TunnelServerOptions } from './options.ts';
 import { PublicPorts } from './public-ports.ts';
@@ -26,7 +34,8 @@ export class TunnelServer {
   #closed: Promise<void> | undefined;
 
   constructor(options: TunnelServerOptions) {
-    if (!options.tls && !options.plain) throw new MuonError('MUON_ERR_CONFIG', 'no tunnel listener configured');
+    if (!options.tls && !options.plain)
+      throw new MuonError('MUON_ERR_CONFIG', 'no tunnel listener configured');
     this.#options = options;
     this.#log = options.logger;
     this.#ports = new PublicPorts(options.publicHost);
@@ -36,7 +45,12 @@ export class TunnelServer {
   async listen(): Promise<void> {
     const { tls, plain } = this.#options;
     if (tls) {
-      const server = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', allowHalfOpen: false });
+      const server = createTlsServer({
+        cert: tls.cert,
+        key: tls.key,
+        minVersion: 'TLSv1.2',
+        allowHalfOpen: false,
+      });
       server.on('secureConnection', (socket) => this.#onConnection(socket));
       server.on('tlsClientError', (error) => this.#log.debug({ err: error.message }, 'TLS handshake failed'));
       this.#listeners.tls = server;
@@ -76,7 +90,10 @@ export class TunnelServer {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 30_000);
     this.#pending.add(socket);
-    acceptHandshake(socket, { maxFrameSize: this.#options.maxFrameSize, timeoutMs: this.#options.handshakeTimeoutMs })
+    acceptHandshake(socket, {
+      maxFrameSize: this.#options.maxFrameSize,
+      timeoutMs: this.#options.handshakeTimeoutMs,
+    })
       .then(async (result) => {
         if (result.kind === 'command') await this.#onAuth(result.framed, result.serverNonce, result.auth);
         else this.#onProxyHello(result.framed, result.serverNonce, result.hello);
@@ -84,7 +101,10 @@ export class TunnelServer {
       .catch((error: unknown) => {
         const code = error instanceof MuonError ? error.code : 'MUON_ERR_INTERNAL';
         const level = code === 'MUON_ERR_INTERNAL' ? 'error' : 'info';
-        this.#log[level]({ code, remote: socket.remoteAddress, err: (error as Error).message }, 'tunnel handshake failed');
+        this.#log[level](
+          { code, remote: socket.remoteAddress, err: (error as Error).message },
+          'tunnel handshake failed',
+        );
         socket.destroy();
       })
       .finally(() => this.#pending.delete(socket));
@@ -93,9 +113,13 @@ export class TunnelServer {
   async #onAuth(framed: FramedSocket, serverNonce: Buffer, auth: MessageOf<'AUTH'>): Promise<void> {
     const socket = framed.socket;
     const license = await this.#options.directory.findByKeyId(auth.keyId);
-    const valid = license !== undefined && sameBytes(clientProof(license.key, serverNonce, auth.clientNonce, auth.keyId), auth.proof);
-    if (!license || !valid) return this.#refuse(framed, 'MUON_ERR_AUTH_FAILED', 'unknown license key or wrong proof');
-    if (!license.enabled) return this.#refuse(framed, 'MUON_ERR_LICENSE_DISABLED', `license ${license.name} is disabled`);
+    const valid =
+      license !== undefined &&
+      sameBytes(clientProof(license.key, serverNonce, auth.clientNonce, auth.keyId), auth.proof);
+    if (!license || !valid)
+      return this.#refuse(framed, 'MUON_ERR_AUTH_FAILED', 'unknown license key or wrong proof');
+    if (!license.enabled)
+      return this.#refuse(framed, 'MUON_ERR_LICENSE_DISABLED', `license ${license.name} is disabled`);
     if (this.#closed || socket.destroyed) return void socket.destroy();
 
     const id = newSessionId();
@@ -123,16 +147,31 @@ export class TunnelServer {
   #refuse(framed: FramedSocket, code: ErrorCode, message: string): void {
     this.#log.warn({ code, remote: framed.socket.remoteAddress }, `client refused: ${message}`);
     // The client only learns the code; the detail stays in the server log.
-    framed.send({ type: 'ERROR', code, message: code === 'MUON_ERR_AUTH_FAILED' ? 'authentication failed' : message });
+    framed.send({
+      type: 'ERROR',
+      code,
+      message: code === 'MUON_ERR_AUTH_FAILED' ? 'authentication failed' : message,
+    });
     framed.socket.end();
     framed.socket.setTimeout(1000, () => framed.socket.destroy());
   }
 
   #onProxyHello(framed: FramedSocket, serverNonce: Buffer, hello: MessageOf<'PROXY_HELLO'>): void {
     const session = this.#sessionsById.get(hello.sessionId.toString('hex'));
-    if (!session || session.closed || !sameBytes(proxyProof(session.key, serverNonce, hello.sessionId), hello.proof)) {
-      this.#log.info({ code: 'MUON_ERR_SESSION_UNKNOWN', remote: framed.socket.remoteAddress }, 'proxy channel refused');
-      framed.send({ type: 'ERROR', code: 'MUON_ERR_SESSION_UNKNOWN', message: 'unknown session or wrong proof' });
+    if (
+      !session ||
+      session.closed ||
+      !sameBytes(proxyProof(session.key, serverNonce, hello.sessionId), hello.proof)
+    ) {
+      this.#log.info(
+        { code: 'MUON_ERR_SESSION_UNKNOWN', remote: framed.socket.remoteAddress },
+        'proxy channel refused',
+      );
+      framed.send({
+        type: 'ERROR',
+        code: 'MUON_ERR_SESSION_UNKNOWN',
+        message: 'unknown session or wrong proof',
+      });
       framed.socket.end();
       framed.socket.setTimeout(1000, () => framed.socket.destroy());
       return;
@@ -143,7 +182,8 @@ export class TunnelServer {
 
   #forget(session: ClientSession): void {
     this.#sessionsById.delete(session.idHex);
-    if (this.#sessionsByLicense.get(session.license.id) === session) this.#sessionsByLicense.delete(session.license.id);
+    if (this.#sessionsByLicense.get(session.license.id) === session)
+      this.#sessionsByLicense.delete(session.license.id);
   }
 
   /** Brings a live session in step with its license after a directory change. */
@@ -185,7 +225,12 @@ export class TunnelServer {
 function listen(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) =>
-      reject(new MuonError(error.code === 'EADDRINUSE' ? 'MUON_ERR_PORT_IN_USE' : 'MUON_ERR_INTERNAL', `cannot listen on ${host}:${port}: ${error.code ?? error.message}`));
+      reject(
+        new MuonError(
+          error.code === 'EADDRINUSE' ? 'MUON_ERR_PORT_IN_USE' : 'MUON_ERR_INTERNAL',
+          `cannot listen on ${host}:${port}: ${error.code ?? error.message}`,
+        ),
+      );
     server.once('error', onError);
     server.listen({ host, port }, () => {
       server.off('error', onError);

@@ -21,7 +21,9 @@ describe('authentication', () => {
 
   test('a disabled license is refused with MUON_ERR_LICENSE_DISABLED', async (t) => {
     const stack = await startStack(t, [{ ...license('lab', KEY, []), enabled: false }]);
-    const [error] = (await once(stack.client(KEY), 'fatal', { signal: AbortSignal.timeout(5000) })) as [MuonError];
+    const [error] = (await once(stack.client(KEY), 'fatal', { signal: AbortSignal.timeout(5000) })) as [
+      MuonError,
+    ];
     assert.equal(error.code, 'MUON_ERR_LICENSE_DISABLED');
   });
 
@@ -53,7 +55,14 @@ describe('authentication', () => {
     const { serverNonce } = await first.next('CHALLENGE');
     const keyId = keyIdOf(KEY);
     const clientNonce = newNonce();
-    const recorded = { type: 'AUTH', keyId, clientNonce, proof: clientProof(KEY, serverNonce, clientNonce, keyId), clientVersion: 'raw', minIdleChannels: 0 } as const;
+    const recorded = {
+      type: 'AUTH',
+      keyId,
+      clientNonce,
+      proof: clientProof(KEY, serverNonce, clientNonce, keyId),
+      clientVersion: 'raw',
+      minIdleChannels: 0,
+    } as const;
 
     const replay = await RawPeer.connect(stack.tunnelPort);
     t.after(() => replay.destroy());
@@ -73,14 +82,21 @@ describe('authentication', () => {
     const intruder = await RawPeer.connect(stack.tunnelPort);
     t.after(() => intruder.destroy());
     await intruder.next('CHALLENGE');
-    intruder.send({ type: 'PROXY_HELLO', sessionId: ok.type === 'AUTH_OK' ? ok.sessionId : Buffer.alloc(16), proof: Buffer.alloc(32) }, true);
+    intruder.send(
+      {
+        type: 'PROXY_HELLO',
+        sessionId: ok.type === 'AUTH_OK' ? ok.sessionId : Buffer.alloc(16),
+        proof: Buffer.alloc(32),
+      },
+      true,
+    );
     assert.equal((await intruder.next('ERROR')).code, 'MUON_ERR_SESSION_UNKNOWN');
     await intruder.waitClosed();
   });
 
   test('a client that pins the wrong certificate fingerprint refuses the server', async (t) => {
     const stack = await startStack(t, [license('lab', KEY, [])], { tls: true });
-    const client = stack.client(KEY, { tls: { fingerprint: 'AA:'.repeat(31) + 'AA' } });
+    const client = stack.client(KEY, { tls: { fingerprint: `${'AA:'.repeat(31)}AA` } });
     const [error] = (await once(client, 'fatal', { signal: AbortSignal.timeout(5000) })) as [MuonError];
     assert.equal(error.code, 'MUON_ERR_FINGERPRINT_MISMATCH');
     assert.equal(stack.server.sessions.length, 0);

@@ -35,7 +35,13 @@ describe('session lifecycle', () => {
     const tunnelPort = await freePort();
     const directory = new StaticDirectory([license('lab', KEY, [{ publicPort, targetPort: echo.port }])]);
     const makeServer = () =>
-      new TunnelServer({ ...SERVER_DEFAULTS, publicHost: '127.0.0.1', directory, logger: silentLogger, plain: { host: '127.0.0.1', port: tunnelPort } });
+      new TunnelServer({
+        ...SERVER_DEFAULTS,
+        publicHost: '127.0.0.1',
+        directory,
+        logger: silentLogger,
+        plain: { host: '127.0.0.1', port: tunnelPort },
+      });
     let server = makeServer();
     await server.listen();
     t.after(() => server.close());
@@ -117,10 +123,12 @@ describe('session lifecycle', () => {
     await stack.onlineClient(KEY);
     assert.equal(await echoes(b), false);
 
-    stack.directory.update(license('lab', KEY, [
-      { publicPort: a, targetPort: echo.port },
-      { publicPort: b, targetPort: other.port },
-    ]));
+    stack.directory.update(
+      license('lab', KEY, [
+        { publicPort: a, targetPort: echo.port },
+        { publicPort: b, targetPort: other.port },
+      ]),
+    );
     await waitFor(() => stack.server.publicPorts.includes(b), 1000, 'new port bound');
     assert.equal(await echoes(b), true);
     const visitorOfB = await dial(b);
@@ -138,7 +146,9 @@ describe('session lifecycle', () => {
     const fatal = once(client, 'fatal', { signal: AbortSignal.timeout(5000) });
     stack.directory.update(license('lab', 'a-brand-new-key-0123456789abcdef', []));
     assert.equal(((await fatal) as [MuonError])[0].code, 'MUON_ERR_AUTH_FAILED');
-    const [again] = (await once(stack.client(KEY), 'fatal', { signal: AbortSignal.timeout(5000) })) as [MuonError];
+    const [again] = (await once(stack.client(KEY), 'fatal', { signal: AbortSignal.timeout(5000) })) as [
+      MuonError,
+    ];
     assert.equal(again.code, 'MUON_ERR_AUTH_FAILED');
   });
 
@@ -148,7 +158,9 @@ describe('session lifecycle', () => {
     const baseline = process.getActiveResourcesInfo();
     const echo = await echoServer();
     const port = await freePort();
-    const stack = await startStack(t, [license('lab', KEY, [{ publicPort: port, targetPort: echo.port }])], { tls: true });
+    const stack = await startStack(t, [license('lab', KEY, [{ publicPort: port, targetPort: echo.port }])], {
+      tls: true,
+    });
     const client = await stack.onlineClient(KEY);
     assert.equal(await echoes(port), true);
     await Promise.all([client.close(), client.close()]);
@@ -158,7 +170,9 @@ describe('session lifecycle', () => {
     await waitFor(
       () => {
         const now = process.getActiveResourcesInfo();
-        return ['TCPSocketWrap', 'TCPServerWrap', 'Timeout'].every((k) => countOf(now, k) <= countOf(baseline, k));
+        return ['TCPSocketWrap', 'TCPServerWrap', 'Timeout'].every(
+          (k) => countOf(now, k) <= countOf(baseline, k),
+        );
       },
       3000,
       `resources to return to baseline (${[...before].join(',')})`,

@@ -25,7 +25,11 @@ for (const tls of [false, true]) {
       const echo = await echoServer();
       t.after(() => echo.close());
       const port = await freePort();
-      const stack = await startStack(t, [license('lab', KEY, [{ publicPort: port, targetPort: echo.port }])], { tls });
+      const stack = await startStack(
+        t,
+        [license('lab', KEY, [{ publicPort: port, targetPort: echo.port }])],
+        { tls },
+      );
       await stack.onlineClient(KEY);
 
       const payloads = Array.from({ length: 8 }, () => randomBytes(8 * 1024 * 1024));
@@ -44,7 +48,11 @@ for (const tls of [false, true]) {
       });
       t.after(() => target.close());
       const port = await freePort();
-      const stack = await startStack(t, [license('lab', KEY, [{ publicPort: port, targetPort: target.port }])], { tls });
+      const stack = await startStack(
+        t,
+        [license('lab', KEY, [{ publicPort: port, targetPort: target.port }])],
+        { tls },
+      );
       await stack.onlineClient(KEY);
 
       assert.equal((await roundTrip(port, Buffer.from('x'))).toString(), 'got 1 bytes');

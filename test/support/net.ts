@@ -1,7 +1,7 @@
 // Loopback helpers for tests: free ports, simple target services, and promise wrappers.
 
 import { once } from 'node:events';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 
 export async function freePort(): Promise<number> {
   const server = createServer();

@@ -1,7 +1,7 @@
 // A hand-driven protocol peer for tests that need to misbehave: it speaks raw frames over a
 // plain socket and records every message it receives.
 
-import { type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.ts';
 import { PREAMBLE } from '../../src/protocol/frame-types.ts';
 import { clientProof, keyIdOf, newNonce } from '../../src/protocol/handshake.ts';
@@ -56,10 +56,21 @@ export class RawPeer {
     const keyId = keyIdOf(key);
     const clientNonce = newNonce();
     this.send(
-      { type: 'AUTH', keyId, clientNonce, proof: clientProof(key, serverNonce, clientNonce, keyId), clientVersion: 'raw', minIdleChannels },
+      {
+        type: 'AUTH',
+        keyId,
+        clientNonce,
+        proof: clientProof(key, serverNonce, clientNonce, keyId),
+        clientVersion: 'raw',
+        minIdleChannels,
+      },
       true,
     );
-    await waitFor(() => this.received.some((m) => m.type === 'AUTH_OK' || m.type === 'ERROR'), 3000, 'auth reply');
+    await waitFor(
+      () => this.received.some((m) => m.type === 'AUTH_OK' || m.type === 'ERROR'),
+      3000,
+      'auth reply',
+    );
     return this.received.find((m) => m.type === 'AUTH_OK' || m.type === 'ERROR') as Message;
   }
 

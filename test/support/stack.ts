@@ -4,8 +4,8 @@ import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
 import { Writable } from 'node:stream';
+import type { TestContext } from 'node:test';
 import { CLIENT_DEFAULTS, type TunnelClientOptions } from '../../src/client/options.ts';
 import { TunnelClient } from '../../src/client/tunnel-client.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
@@ -41,7 +41,11 @@ export class LogCapture {
   }
 }
 
-export function license(name: string, key: string, mappings: Array<Partial<MappingRecord> & { publicPort: number; targetPort: number }>): LicenseRecord {
+export function license(
+  name: string,
+  key: string,
+  mappings: Array<Partial<MappingRecord> & { publicPort: number; targetPort: number }>,
+): LicenseRecord {
   return {
     id: name,
     name,
@@ -79,7 +83,11 @@ export interface Stack {
 
 export const KEY = 'test-license-key-0123456789abcdef';
 
-export async function startStack(t: TestContext, licenses: LicenseRecord[], options: StackOptions = {}): Promise<Stack> {
+export async function startStack(
+  t: TestContext,
+  licenses: LicenseRecord[],
+  options: StackOptions = {},
+): Promise<Stack> {
   const serverLog = new LogCapture();
   const clientLog = new LogCapture();
   const directory = new StaticDirectory(licenses);
