@@ -37,6 +37,8 @@ export class ClientSession implements ProxyChannelOwner {
   readonly #busy = new Set<ServerProxyChannel>();
   readonly #waiting: Visitor[] = [];
   #requested = 0;
+  /** AUTH_OK has been sent. */
+  #online = false;
   #nextVisitorId = 1;
   #tick = 0;
   #missed = 0;
@@ -98,6 +100,8 @@ export class ClientSession implements ProxyChannelOwner {
       // Informational for the client's log; capped so the frame stays under the control limit.
       mappings: bound.slice(0, MAX_LISTED_MAPPINGS).map(toInfo),
     });
+    this.#online = true;
+    this.#requestChannels();
     this.#log.info({ ports: bound.map((m) => m.publicPort) }, 'client online');
   }
 
@@ -182,11 +186,16 @@ export class ClientSession implements ProxyChannelOwner {
     }
     this.#waiting.push(visitor);
     socket.once('close', () => this.#dropWaiting(visitor));
-    if (this.#waiting.length > this.#requested) {
-      const count = this.#waiting.length - this.#requested;
-      this.#requested += count;
-      this.#command.send({ type: 'NEED_CHANNELS', count });
-    }
+    this.#requestChannels();
+  }
+
+  /** Asks the client for as many new channels as visitors wait beyond those already asked for. */
+  #requestChannels(): void {
+    // Before AUTH_OK (ports of a taken-over session are live already) the client is not listening yet.
+    if (!this.#online || this.#waiting.length <= this.#requested) return;
+    const count = this.#waiting.length - this.#requested;
+    this.#requested += count;
+    this.#command.send({ type: 'NEED_CHANNELS', count });
   }
 
   #bind(channel: ServerProxyChannel, visitor: Visitor): void {

@@ -100,4 +100,21 @@ describe('tunnel sessions', () => {
     const stats = client.session?.pool.stats;
     assert.ok(stats && stats.total <= 3, `pool grew to ${stats?.total}`);
   });
+
+  test('with no warm channels, visitors wait while the client opens channels on demand', async (t) => {
+    const echo = await echoServer();
+    t.after(() => echo.close());
+    const port = await freePort();
+    const stack = await startStack(t, [license('lab', KEY, [{ publicPort: port, targetPort: echo.port }])]);
+    const client = await stack.onlineClient(KEY, { minIdleChannels: 0 });
+    assert.equal(client.session?.pool.stats.total, 0);
+
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => roundTrip(port, Buffer.from(`visitor ${i}`))),
+    );
+    assert.deepEqual(
+      replies.map((r) => r.toString()),
+      Array.from({ length: 20 }, (_, i) => `visitor ${i}`),
+    );
+  });
 });
