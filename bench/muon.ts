@@ -1,0 +1,194 @@
+// Starts a Muon server and client (two child processes) in front of the target service and
+// waits until a round trip through a mapped public port works. Used by run.ts for the
+// `plain` and `tls` modes; everything listens on 127.0.0.1 and lives in a temporary directory.
+
+import { randomBytes } from 'node:crypto';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Child, parseJsonLine, spawnNode } from './child.ts';
+import type { TunnelMode } from './report.ts';
+
+/** Temporary directories not yet removed, for removeTempDirsSync() on an abrupt exit. */
+const tempDirs = new Set<string>();
+
+/** Ports of the four target services (see target.ts); also the shape of the public ports. */
+export interface ServicePorts {
+  echo: number;
+  sink: number;
+  source: number;
+  banner: number;
+}
+
+export interface RunningMuon {
+  readonly ports: ServicePorts;
+  readonly serverPid: number;
+  readonly clientPid: number;
+  /** Ends both processes and removes the temporary directory. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const START_TIMEOUT_MS = 15_000;
+const ROUND_TRIP_TIMEOUT_MS = 10_000;
+const FINGERPRINT = /\b((?:[0-9A-F]{2}:){31}[0-9A-F]{2})\b/;
+
+/** Removes leftover temporary directories (for exit and signal handlers). */
+export function removeTempDirsSync(): void {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  tempDirs.clear();
+}
+
+export function cliPath(root: string): string {
+  return join(root, 'src', 'cli', 'main.ts');
+}
+
+export function muonAvailable(root: string): boolean {
+  return existsSync(cliPath(root));
+}
+
+/** Distinct free TCP ports on 127.0.0.1 (all held open together so none repeats). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = net.createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: '127.0.0.1', port: 0 }, resolve);
+      });
+    }
+    return servers.map((s) => {
+      const address = s.address();
+      if (address === null || typeof address === 'string') throw new Error('no port');
+      return address.port;
+    });
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+}
+
+function serverConfig(
+  dataDir: string,
+  key: string,
+  tunnelPort: number,
+  plainPort: number | undefined,
+  map: ServicePorts,
+  targets: ServicePorts,
+): string {
+  const tunnel =
+    plainPort === undefined
+      ? `{ host: 127.0.0.1, port: ${tunnelPort} }`
+      : `{ host: 127.0.0.1, port: ${tunnelPort}, plainPort: ${plainPort} }`;
+  const mapping = (name: keyof ServicePorts): string =>
+    `      - { protocol: tcp, port: ${map[name]}, target: "127.0.0.1:${targets[name]}" }`;
+  return [
+    `dataDir: ${JSON.stringify(dataDir)}`,
+    `tunnel: ${tunnel}`,
+    'publicHost: 127.0.0.1',
+    // info: the level operators run, and the level at which "muon server ready" is logged.
+    'log: { level: info }',
+    'licenses:',
+    '  - name: bench',
+    `    key: "${key}"`,
+    '    mappings:',
+    mapping('echo'),
+    mapping('sink'),
+    mapping('source'),
+    mapping('banner'),
+    '',
+  ].join('\n');
+}
+
+/** One byte through the public echo port and back, retried until it works or time runs out. */
+async function waitForRoundTrip(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = 'no attempt';
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      const timer = setTimeout(() => finish(false, 'no reply within 1 s'), 1000);
+      const finish = (result: boolean, why: string): void => {
+        clearTimeout(timer);
+        lastError = why;
+        socket.destroy();
+        resolve(result);
+      };
+      socket.on('connect', () => socket.write('m'));
+      socket.on('data', () => finish(true, ''));
+      socket.on('error', (e) => finish(false, e.message));
+      socket.on('close', () => finish(false, 'closed'));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no round trip through public port ${port} within ${timeoutMs} ms (${lastError})`);
+}
+
+/** Starts server + client for `mode`, mapping public ports to the given target ports. */
+export async function startMuon(root: string, mode: TunnelMode, targets: ServicePorts): Promise<RunningMuon> {
+  const dir = await mkdtemp(join(tmpdir(), 'muon-bench-'));
+  tempDirs.add(dir);
+  const children: Child[] = [];
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      // Client first, so the server does not spend the shutdown on reconnect attempts.
+      for (const child of [...children].reverse()) await child.stop();
+      await rm(dir, { recursive: true, force: true });
+      tempDirs.delete(dir);
+    })();
+    return stopped;
+  };
+  try {
+    const [tunnelPort, plainPort, echo, sink, source, banner] = (await freePorts(6)) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    const publicPorts: ServicePorts = { echo, sink, source, banner };
+    const key = randomBytes(32).toString('hex');
+    const configFile = join(dir, 'server.yaml');
+    const usePlain = mode === 'plain' ? plainPort : undefined;
+    await writeFile(
+      configFile,
+      serverConfig(join(dir, 'data'), key, tunnelPort, usePlain, publicPorts, targets),
+      {
+        mode: 0o600,
+      },
+    );
+
+    const server = spawnNode([cliPath(root), 'server', '--config', configFile], root);
+    children.push(server);
+    // Ready line (JSON on stdout) carries the fingerprint; stderr may also print it first.
+    let fingerprint: string | undefined;
+    await server.waitFor('muon server ready', START_TIMEOUT_MS, (line) => {
+      const found = FINGERPRINT.exec(line)?.[1];
+      if (found !== undefined) fingerprint = found;
+      const json = parseJsonLine(line);
+      return json?.msg === 'muon server ready' ? true : undefined;
+    });
+    if (mode === 'tls' && fingerprint === undefined)
+      throw new Error('server printed no certificate fingerprint');
+
+    const serverArgs =
+      mode === 'tls'
+        ? ['--server', `127.0.0.1:${tunnelPort}`, '--fingerprint', fingerprint ?? '']
+        : ['--server', `127.0.0.1:${plainPort}`, '--plain'];
+    const client = spawnNode([cliPath(root), 'client', ...serverArgs, '--license', key], root);
+    children.push(client);
+    await client.waitFor('client online', START_TIMEOUT_MS, (line) =>
+      parseJsonLine(line)?.msg === 'client online' ? true : undefined,
+    );
+    await waitForRoundTrip(publicPorts.echo, ROUND_TRIP_TIMEOUT_MS);
+    return { ports: publicPorts, serverPid: server.pid, clientPid: client.pid, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
