@@ -95,6 +95,11 @@ async function runServer(options: ServerCommandOptions): Promise<void> {
       `\nconnect a client with: muon client --server ${formatHostPort({ host: clientHost, port: tlsAddress.port })}` +
       ` --license <KEY> --fingerprint ${identity.fingerprint}`,
   );
+  if (config.licenses.length === 0) {
+    say(
+      'no licenses are configured yet: declare them under `licenses:` in a config file (docs/configuration.md)',
+    );
+  }
 }
 
 /** The address actually bound (port 0 resolved), or the configured one. */
