@@ -52,6 +52,14 @@ export class RawPeer {
 
   /** Completes a command-channel handshake with `key`; resolves with the server's reply. */
   async authenticate(key: string, minIdleChannels = 0): Promise<Message> {
+    return (await this.handshake(key, minIdleChannels)).reply;
+  }
+
+  /** Like authenticate(), also returning the nonces (to derive the session key). */
+  async handshake(
+    key: string,
+    minIdleChannels = 0,
+  ): Promise<{ reply: Message; serverNonce: Buffer; clientNonce: Buffer }> {
     const { serverNonce } = await this.next('CHALLENGE');
     const keyId = keyIdOf(key);
     const clientNonce = newNonce();
@@ -71,7 +79,8 @@ export class RawPeer {
       3000,
       'auth reply',
     );
-    return this.received.find((m) => m.type === 'AUTH_OK' || m.type === 'ERROR') as Message;
+    const reply = this.received.find((m) => m.type === 'AUTH_OK' || m.type === 'ERROR') as Message;
+    return { reply, serverNonce, clientNonce };
   }
 
   async waitClosed(ms = 3000): Promise<void> {

@@ -1,0 +1,68 @@
+// The proxy-channel pool on both ends: idle channels above the client's minimum are reaped,
+// and a visitor whose client never answers CONNECT is closed, not left hanging.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { proxyProof, sessionKey } from '../../src/protocol/handshake.ts';
+import { closedWithin, dial, echoServer, freePort, waitFor } from '../support/net.ts';
+import { RawPeer } from '../support/raw-peer.ts';
+import { KEY, license, startStack } from '../support/stack.ts';
+
+test('idle channels above the client minimum are closed after the idle timeout', async (t) => {
+  t.mock.timers.enable({ apis: ['setInterval'] });
+  const echo = await echoServer();
+  t.after(() => echo.close());
+  const port = await freePort();
+  const stack = await startStack(t, [license('lab', KEY, [{ publicPort: port, targetPort: echo.port }])], {
+    server: { heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 60_000, idleChannelTimeoutMs: 2000 },
+  });
+  const client = await stack.onlineClient(KEY, { minIdleChannels: 1 });
+
+  // Six visitors at once need six channels; when they leave, all six are idle.
+  const visitors = await Promise.all(Array.from({ length: 6 }, () => dial(port)));
+  for (const v of visitors) v.write('x');
+  await waitFor(() => (stack.server.sessions[0]?.stats.busy ?? 0) === 6, 3000, 'six busy channels');
+  for (const v of visitors) v.destroy();
+  await waitFor(() => (stack.server.sessions[0]?.stats.idle ?? 0) >= 6, 3000, 'channels back in the pool');
+
+  t.mock.timers.tick(1000);
+  assert.ok((stack.server.sessions[0]?.stats.idle ?? 0) >= 6, 'not reaped before the timeout');
+  t.mock.timers.tick(2000);
+  assert.equal(stack.server.sessions[0]?.stats.idle, 1, 'reaped down to the client minimum');
+  await waitFor(() => client.session?.pool.stats.total === 1, 3000, 'the client to see the closes');
+});
+
+test('a visitor is closed when the client never answers CONNECT', async (t) => {
+  const port = await freePort();
+  const stack = await startStack(t, [license('lab', KEY, [{ publicPort: port, targetPort: 9 }])], {
+    server: { connectTimeoutMs: 300 },
+  });
+  const command = await RawPeer.connect(stack.tunnelPort);
+  t.after(() => command.destroy());
+  const { reply, serverNonce, clientNonce } = await command.handshake(KEY);
+  assert.equal(reply.type, 'AUTH_OK');
+  if (reply.type !== 'AUTH_OK') return;
+  const key = sessionKey(KEY, serverNonce, clientNonce, reply.sessionId);
+
+  // A proxy channel that proves itself, then plays dead.
+  const mute = await RawPeer.connect(stack.tunnelPort);
+  t.after(() => mute.destroy());
+  const { serverNonce: channelNonce } = await mute.next('CHALLENGE');
+  mute.send(
+    {
+      type: 'PROXY_HELLO',
+      sessionId: reply.sessionId,
+      proof: proxyProof(key, channelNonce, reply.sessionId),
+    },
+    true,
+  );
+  await waitFor(() => stack.server.sessions[0]?.stats.idle === 1, 2000, 'the channel to be pooled');
+
+  const visitor = await dial(port);
+  visitor.on('error', () => {});
+  const connect = await mute.next('CONNECT');
+  assert.equal(connect.publicPort, port);
+  assert.equal(await closedWithin(visitor, 2000), true);
+  assert.ok(stack.serverLog.codes().includes('MUON_ERR_CONNECT_TIMEOUT'));
+  await mute.waitClosed();
+});
