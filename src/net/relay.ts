@@ -57,6 +57,11 @@ export class Relay {
     return this.#finished;
   }
 
+  /** We have sent END or DISCONNECT: a DISCONNECT from the peer now is only its answer. */
+  get terminatorSent(): boolean {
+    return this.#sentTerminator;
+  }
+
   #fromLocal(chunk: Buffer): void {
     if (this.#sentTerminator) return;
     this.#bytesFromLocal += chunk.length;

@@ -74,6 +74,8 @@ export class ServerProxyChannel {
           : 'visitor closed',
       }),
       onDone: (reusable) => {
+        clearTimeout(visitor.timer); // the session is over, answered or not
+        visitor.timer = undefined;
         this.#relay = undefined;
         this.#visitor = undefined;
         this.#owner.channelDone(this, reusable);
@@ -107,8 +109,9 @@ export class ServerProxyChannel {
         return;
       case 'DISCONNECT':
         if (!relay) break;
-        if (!this.#connected && this.#visitor)
+        if (!this.#connected && this.#visitor && !relay.terminatorSent) {
           this.#owner.visitorFailed(this.#visitor, msg.code, msg.message);
+        }
         relay.disconnect({ code: msg.code, message: msg.message });
         return;
       default:
