@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
+import { Liveness } from '../net/liveness.ts';
 import { clientProof, keyIdOf, newNonce, sameBytes, serverProof, sessionKey } from '../protocol/handshake.ts';
 import type { MappingInfo, Message } from '../protocol/messages.ts';
 import { nextMessage, readChallenge, sendFirst } from './handshake.ts';
@@ -20,9 +21,7 @@ export class ClientSession {
   readonly #command: FramedSocket;
   readonly #log: Logger;
   readonly #heartbeat: NodeJS.Timeout;
-  readonly #timeoutTicks: number;
-  #missed = 0;
-  #seen = true;
+  readonly #liveness: Liveness;
   #seq = 0n;
   #end!: (reason: MuonError) => void;
   #over = false;
@@ -44,7 +43,7 @@ export class ClientSession {
     this.ended = new Promise((resolve) => {
       this.#end = resolve;
     });
-    this.#timeoutTicks = Math.max(1, Math.ceil(init.heartbeatTimeoutMs / init.heartbeatIntervalMs));
+    this.#liveness = new Liveness(init.heartbeatIntervalMs, init.heartbeatTimeoutMs);
     command.setProtocolErrorHandler((error) => {
       command.send({ type: 'ERROR', code: error.code, message: error.message });
       this.close(error);
@@ -110,7 +109,7 @@ export class ClientSession {
   }
 
   #onMessage(msg: Message): void {
-    this.#seen = true;
+    this.#liveness.heard();
     switch (msg.type) {
       case 'PING':
         this.#command.send({ type: 'PONG', seq: msg.seq });
@@ -130,9 +129,7 @@ export class ClientSession {
   }
 
   #onTick(): void {
-    this.#missed = this.#seen ? 0 : this.#missed + 1;
-    this.#seen = false;
-    if (this.#missed >= this.#timeoutTicks) {
+    if (this.#liveness.tick()) {
       this.close(new MuonError('MUON_ERR_HEARTBEAT_TIMEOUT', 'the server stopped answering heartbeats'));
       return;
     }

@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { type ErrorCode, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
+import { Liveness } from '../net/liveness.ts';
 import type { MappingInfo, Message } from '../protocol/messages.ts';
 import type { LicenseRecord, MappingRecord } from './directory.ts';
 import type { TunnelServerOptions } from './options.ts';
@@ -41,8 +42,7 @@ export class ClientSession implements ProxyChannelOwner {
   #online = false;
   #nextVisitorId = 1;
   #tick = 0;
-  #missed = 0;
-  #seen = true;
+  readonly #liveness: Liveness;
   readonly #heartbeat: NodeJS.Timeout;
   #closed: Promise<void> | undefined;
 
@@ -65,6 +65,7 @@ export class ClientSession implements ProxyChannelOwner {
     });
     init.command.setProtocolErrorHandler((error) => this.#protocolError(error));
     init.command.socket.on('close', () => void this.close('MUON_ERR_PEER_ERROR', 'command channel closed'));
+    this.#liveness = new Liveness(ctx.options.heartbeatIntervalMs, ctx.options.heartbeatTimeoutMs);
     this.#heartbeat = setInterval(() => this.#onTick(), ctx.options.heartbeatIntervalMs);
     this.#heartbeat.unref();
   }
@@ -294,7 +295,7 @@ export class ClientSession implements ProxyChannelOwner {
   }
 
   #onCommand(msg: Message): void {
-    this.#seen = true;
+    this.#liveness.heard();
     switch (msg.type) {
       case 'PING':
         this.#command.send({ type: 'PONG', seq: msg.seq });
@@ -314,10 +315,8 @@ export class ClientSession implements ProxyChannelOwner {
 
   #onTick(): void {
     this.#tick++;
-    const { heartbeatIntervalMs, heartbeatTimeoutMs, idleChannelTimeoutMs } = this.#ctx.options;
-    this.#missed = this.#seen ? 0 : this.#missed + 1;
-    this.#seen = false;
-    if (this.#missed * heartbeatIntervalMs >= heartbeatTimeoutMs) {
+    const { heartbeatIntervalMs, idleChannelTimeoutMs } = this.#ctx.options;
+    if (this.#liveness.tick()) {
       this.#log.warn({ code: 'MUON_ERR_HEARTBEAT_TIMEOUT' }, 'client stopped answering; closing session');
       void this.close('MUON_ERR_HEARTBEAT_TIMEOUT', 'no heartbeat from the client');
       return;
