@@ -69,6 +69,8 @@ export function toServerSettings(config: ServerConfig): ServerSettings {
     maxFrameSize: limits.maxFrameSize,
     idleChannelTimeoutMs: limits.idleChannelTimeout,
     maxIdleChannels: limits.maxIdleChannels,
+    maxAuthFailuresPerMinute: limits.maxAuthFailuresPerMinute,
+    maxPendingHandshakes: limits.maxPendingHandshakes,
   };
 }
 

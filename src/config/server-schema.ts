@@ -59,6 +59,8 @@ export const serverSchema = section({
     ),
     idleChannelTimeout: duration().default(SERVER_DEFAULTS.idleChannelTimeoutMs),
     maxIdleChannels: integer(0, 65_535).default(SERVER_DEFAULTS.maxIdleChannels),
+    maxAuthFailuresPerMinute: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxAuthFailuresPerMinute),
+    maxPendingHandshakes: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxPendingHandshakes),
   }).prefault({}),
   log: section({ level: logLevel().default('info') }).prefault({}),
   licenses: z.array(license, { error: 'expected a list of licenses' }).default([]),

@@ -28,6 +28,10 @@ export interface TunnelServerOptions {
   idleChannelTimeoutMs: number;
   /** Idle proxy channels a session keeps; a finished channel beyond this is closed, not pooled. */
   maxIdleChannels: number;
+  /** Failed handshakes one address may make per minute before it is refused for the rest of that minute. */
+  maxAuthFailuresPerMinute: number;
+  /** Tunnel connections allowed to be mid-handshake at once; more are refused. */
+  maxPendingHandshakes: number;
 }
 
 export const SERVER_DEFAULTS = {
@@ -39,4 +43,6 @@ export const SERVER_DEFAULTS = {
   maxFrameSize: 1024 * 1024,
   idleChannelTimeoutMs: 120_000,
   maxIdleChannels: 256,
+  maxAuthFailuresPerMinute: 20,
+  maxPendingHandshakes: 1024,
 } as const satisfies Partial<TunnelServerOptions>;

@@ -6,7 +6,9 @@ import { type AddressInfo, createServer as createTcpServer, type Server, type So
 import { createServer as createTlsServer } from 'node:tls';
 import { type ErrorCode, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { FailureLimiter } from '../net/failure-limiter.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
+import { PREAMBLE } from '../protocol/frame-types.ts';
 import {
   clientProof,
   keyIdOf,
@@ -16,7 +18,7 @@ import {
   serverProof,
   sessionKey,
 } from '../protocol/handshake.ts';
-import type { MessageOf } from '../protocol/messages.ts';
+import { encodeMessage, type MessageOf } from '../protocol/messages.ts';
 import { ClientSession } from './client-session.ts';
 import type { TunnelServerOptions } from './options.ts';
 import { PublicPorts } from './public-ports.ts';
@@ -30,6 +32,7 @@ export class TunnelServer {
   readonly #sessionsByLicense = new Map<string, ClientSession>();
   readonly #sessionsById = new Map<string, ClientSession>();
   readonly #pending = new Set<Socket>();
+  readonly #failures: FailureLimiter;
   readonly #unsubscribe: () => void;
   #closed: Promise<void> | undefined;
 
@@ -39,6 +42,7 @@ export class TunnelServer {
     this.#options = options;
     this.#log = options.logger;
     this.#ports = new PublicPorts(options.publicHost);
+    this.#failures = new FailureLimiter({ maxFailures: options.maxAuthFailuresPerMinute, windowMs: 60_000 });
     this.#unsubscribe = options.directory.onChange((id) => void this.#reconcile(id));
   }
 
@@ -87,6 +91,19 @@ export class TunnelServer {
       socket.destroy();
       return;
     }
+    const remote = socket.remoteAddress ?? '';
+    if (this.#failures.blocked(remote) || this.#pending.size >= this.#options.maxPendingHandshakes) {
+      this.#log.info({ code: 'MUON_ERR_RATE_LIMITED', remote }, 'tunnel connection refused');
+      const error = {
+        type: 'ERROR',
+        code: 'MUON_ERR_RATE_LIMITED',
+        message: 'too many attempts; try again later',
+      } as const;
+      socket.on('error', () => {});
+      socket.end(Buffer.concat([PREAMBLE, encodeMessage(error)]));
+      socket.setTimeout(1000, () => socket.destroy());
+      return;
+    }
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 30_000);
     this.#pending.add(socket);
@@ -100,6 +117,7 @@ export class TunnelServer {
       })
       .catch((error: unknown) => {
         const code = error instanceof MuonError ? error.code : 'MUON_ERR_INTERNAL';
+        if (code !== 'MUON_ERR_PEER_ERROR') this.#failures.fail(remote);
         const level = code === 'MUON_ERR_INTERNAL' ? 'error' : 'info';
         this.#log[level](
           { code, remote: socket.remoteAddress, err: (error as Error).message },
@@ -116,8 +134,10 @@ export class TunnelServer {
     const valid =
       license !== undefined &&
       sameBytes(clientProof(license.key, serverNonce, auth.clientNonce, auth.keyId), auth.proof);
-    if (!license || !valid)
+    if (!license || !valid) {
+      this.#failures.fail(socket.remoteAddress ?? '');
       return this.#refuse(framed, 'MUON_ERR_AUTH_FAILED', 'unknown license key or wrong proof');
+    }
     if (!license.enabled)
       return this.#refuse(framed, 'MUON_ERR_LICENSE_DISABLED', `license ${license.name} is disabled`);
     if (this.#closed || socket.destroyed) return void socket.destroy();
@@ -163,6 +183,7 @@ export class TunnelServer {
       session.closed ||
       !sameBytes(proxyProof(session.key, serverNonce, hello.sessionId), hello.proof)
     ) {
+      this.#failures.fail(framed.socket.remoteAddress ?? '');
       this.#log.info(
         { code: 'MUON_ERR_SESSION_UNKNOWN', remote: framed.socket.remoteAddress },
         'proxy channel refused',

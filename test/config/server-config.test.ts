@@ -19,6 +19,8 @@ test('defaults apply when nothing is configured', async (t) => {
       maxFrameSize: 1_048_576,
       idleChannelTimeout: 120_000,
       maxIdleChannels: 256,
+      maxAuthFailuresPerMinute: 20,
+      maxPendingHandshakes: 1024,
     },
     log: { level: 'info' },
     licenses: [],
@@ -50,7 +52,8 @@ tunnel:
   tls: { cert: certs/cert.pem, key: /etc/muon/key.pem }
 publicHost: 10.0.0.5
 heartbeat: { interval: 10s, timeout: 1m }
-limits: { handshakeTimeout: 5s, connectTimeout: 1500, maxFrameSize: 65536, idleChannelTimeout: 1h30m, maxIdleChannels: 4 }
+limits: { handshakeTimeout: 5s, connectTimeout: 1500, maxFrameSize: 65536, idleChannelTimeout: 1h30m, maxIdleChannels: 4,
+  maxAuthFailuresPerMinute: 5, maxPendingHandshakes: 64 }
 log: { level: debug }
 licenses:
   - name: home-lab
@@ -82,6 +85,8 @@ licenses:
     maxFrameSize: 65_536,
     idleChannelTimeoutMs: 5_400_000,
     maxIdleChannels: 4,
+    maxAuthFailuresPerMinute: 5,
+    maxPendingHandshakes: 64,
   });
   assert.equal(config.log.level, 'debug');
   assert.deepEqual(toLicenseRecords(config), [

@@ -101,4 +101,23 @@ describe('authentication', () => {
     assert.equal(error.code, 'MUON_ERR_FINGERPRINT_MISMATCH');
     assert.equal(stack.server.sessions.length, 0);
   });
+
+  test('an address that keeps failing is refused with MUON_ERR_RATE_LIMITED before any handshake', async (t) => {
+    const stack = await startStack(t, [license('lab', KEY, [])], { server: { maxAuthFailuresPerMinute: 3 } });
+    for (let i = 0; i < 3; i++) {
+      const guesser = await RawPeer.connect(stack.tunnelPort);
+      t.after(() => guesser.destroy());
+      const reply = await guesser.authenticate(`wrong-guess-${i}-0123456789abcdef`);
+      assert.equal(reply.type === 'ERROR' && reply.code, 'MUON_ERR_AUTH_FAILED');
+    }
+    const next = await RawPeer.connect(stack.tunnelPort);
+    t.after(() => next.destroy());
+    assert.equal((await next.next('ERROR')).code, 'MUON_ERR_RATE_LIMITED');
+    assert.equal(
+      next.received.some((m) => m.type === 'CHALLENGE'),
+      false,
+      'no handshake is offered',
+    );
+    await next.waitClosed();
+  });
 });
