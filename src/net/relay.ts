@@ -17,8 +17,6 @@ export interface RelayOptions {
   describeFailure: (error: Error | undefined) => LocalFailure;
   /** Called once: reusable is true when the channel is clean and can carry the next session. */
   onDone: (reusable: boolean) => void;
-  /** Counts bytes in each direction (visitor→target is `up` on the server side). */
-  onBytes?: (fromLocal: number, toLocal: number) => void;
 }
 
 export class Relay {
@@ -51,6 +49,14 @@ export class Relay {
     });
     local.on('close', () => this.#localClosed());
     local.resume();
+  }
+
+  /** Bytes moved since the last call: from the local socket to the peer, and back. */
+  takeBytes(): { fromLocal: number; toLocal: number } {
+    const taken = { fromLocal: this.#bytesFromLocal, toLocal: this.#bytesToLocal };
+    this.#bytesFromLocal = 0;
+    this.#bytesToLocal = 0;
+    return taken;
   }
 
   get finished(): boolean {
@@ -151,7 +157,6 @@ export class Relay {
     channel.off('drain', this.#resumeLocal);
     this.#local.off('drain', this.#resumeChannel);
     if (channel.isPaused()) channel.resume();
-    this.#options.onBytes?.(this.#bytesFromLocal, this.#bytesToLocal);
     this.#options.onDone(reusable);
   }
 }

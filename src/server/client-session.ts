@@ -8,6 +8,7 @@ import type { FramedSocket } from '../net/framed-socket.ts';
 import { Liveness } from '../net/liveness.ts';
 import type { MappingInfo, Message } from '../protocol/messages.ts';
 import type { LicenseRecord, MappingRecord } from './directory.ts';
+import type { TunnelObserver } from './observer.ts';
 import type { TunnelServerOptions } from './options.ts';
 import { type ProxyChannelOwner, ServerProxyChannel, type Visitor } from './proxy-channel.ts';
 import type { PublicPorts, VisitorHandler } from './public-ports.ts';
@@ -17,10 +18,11 @@ const MAX_LISTED_MAPPINGS = 200;
 
 export interface SessionContext {
   options: TunnelServerOptions;
+  observer: TunnelObserver;
   ports: PublicPorts;
   logger: Logger;
   /** Called once when the session has ended, so the server can forget it. */
-  onClosed(session: ClientSession): void;
+  onClosed(session: ClientSession, code: ErrorCode, reason: string): void;
 }
 
 export class ClientSession implements ProxyChannelOwner {
@@ -178,6 +180,7 @@ export class ClientSession implements ProxyChannelOwner {
       timer: undefined,
     };
     this.#nextVisitorId = (this.#nextVisitorId % 0xffffffff) + 1;
+    this.#ctx.observer.visitorOpened(mapping);
     visitor.timer = setTimeout(() => this.#visitorTimedOut(visitor), this.#ctx.options.connectTimeoutMs);
     socket.on('error', () => {}); // a reset while waiting is handled by 'close'
     const channel = this.#idle.pop();
@@ -209,6 +212,7 @@ export class ClientSession implements ProxyChannelOwner {
     if (at < 0) return;
     this.#waiting.splice(at, 1);
     clearTimeout(visitor.timer);
+    this.#ctx.observer.visitorClosed(visitor.mapping);
   }
 
   #visitorTimedOut(visitor: Visitor): void {
@@ -273,6 +277,14 @@ export class ClientSession implements ProxyChannelOwner {
   visitorConnected(visitor: Visitor): void {
     clearTimeout(visitor.timer);
     visitor.timer = undefined;
+    const setupMs = Number(process.hrtime.bigint() - visitor.acceptedAt) / 1e6;
+    this.#ctx.observer.visitorConnected(visitor.mapping, setupMs);
+  }
+
+  visitorDone(visitor: Visitor, bytesIn: number, bytesOut: number): void {
+    if (bytesIn > 0 || bytesOut > 0)
+      this.#ctx.observer.traffic(this.#license, visitor.mapping, bytesIn, bytesOut);
+    this.#ctx.observer.visitorClosed(visitor.mapping);
   }
 
   visitorFailed(visitor: Visitor, code: ErrorCode, message: string): void {
@@ -288,10 +300,6 @@ export class ClientSession implements ProxyChannelOwner {
     this.#log.warn({ code: error.code, err: error.message }, 'proxy channel protocol error');
     channel.framed.send({ type: 'ERROR', code: error.code, message: error.message });
     channel.destroy();
-  }
-
-  countBytes(_visitor: Visitor, _up: number, _down: number): void {
-    // Traffic accounting arrives with the store (issue 3).
   }
 
   #onCommand(msg: Message): void {
@@ -321,6 +329,13 @@ export class ClientSession implements ProxyChannelOwner {
       void this.close('MUON_ERR_HEARTBEAT_TIMEOUT', 'no heartbeat from the client');
       return;
     }
+    for (const channel of this.#busy) {
+      const traffic = channel.takeTraffic();
+      const visitor = channel.visitor;
+      if (visitor && traffic && (traffic.bytesIn > 0 || traffic.bytesOut > 0)) {
+        this.#ctx.observer.traffic(this.#license, visitor.mapping, traffic.bytesIn, traffic.bytesOut);
+      }
+    }
     // Reap channels idle too long, oldest first, keeping the client's warm minimum.
     const reapBefore = this.#tick - Math.ceil(idleChannelTimeoutMs / heartbeatIntervalMs);
     while (
@@ -341,8 +356,8 @@ export class ClientSession implements ProxyChannelOwner {
   async #doClose(code: ErrorCode, message: string, kick: boolean): Promise<void> {
     clearInterval(this.#heartbeat);
     for (const port of [...this.#handlers.keys()]) this.#unbindPort(port, message);
-    for (const visitor of this.#waiting.splice(0)) {
-      clearTimeout(visitor.timer);
+    for (const visitor of [...this.#waiting]) {
+      this.#dropWaiting(visitor);
       visitor.socket.destroy();
     }
     for (const channel of [...this.#busy, ...this.#idle]) {
@@ -361,7 +376,7 @@ export class ClientSession implements ProxyChannelOwner {
       socket.destroy();
     }
     this.#log.info({ code, reason: message }, 'client session closed');
-    this.#ctx.onClosed(this);
+    this.#ctx.onClosed(this, code, message);
   }
 }
 

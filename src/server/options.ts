@@ -2,6 +2,7 @@
 
 import type { Logger } from '../log.ts';
 import type { Directory } from './directory.ts';
+import type { TunnelObserver } from './observer.ts';
 
 export interface ListenAddress {
   host: string;
@@ -12,6 +13,8 @@ export interface ListenAddress {
 export interface TunnelServerOptions {
   directory: Directory;
   logger: Logger;
+  /** Receives sessions, visitors and traffic as they happen (metrics, statistics). */
+  observer?: TunnelObserver;
   /** TLS tunnel listener (command and proxy channels). */
   tls?: ListenAddress & { cert: string; key: string };
   /** Plain-TCP tunnel listener; only when configured explicitly. */

@@ -23,9 +23,9 @@ export interface ProxyChannelOwner {
   channelDone(channel: ServerProxyChannel, reusable: boolean): void;
   channelClosed(channel: ServerProxyChannel): void;
   visitorConnected(visitor: Visitor): void;
+  visitorDone(visitor: Visitor, bytesIn: number, bytesOut: number): void;
   visitorFailed(visitor: Visitor, code: ErrorCode, message: string): void;
   protocolError(channel: ServerProxyChannel, error: MuonError): void;
-  countBytes(visitor: Visitor, up: number, down: number): void;
 }
 
 export class ServerProxyChannel {
@@ -76,14 +76,22 @@ export class ServerProxyChannel {
       onDone: (reusable) => {
         clearTimeout(visitor.timer); // the session is over, answered or not
         visitor.timer = undefined;
+        const { fromLocal, toLocal } = relay.takeBytes();
+        this.#owner.visitorDone(visitor, fromLocal, toLocal);
         this.#relay = undefined;
         this.#visitor = undefined;
         this.#owner.channelDone(this, reusable);
       },
-      onBytes: (up, down) => this.#owner.countBytes(visitor, up, down),
     });
     this.#relay = relay;
     relay.start();
+  }
+
+  /** Bytes of the current visitor since the last call (visitor → target, target → visitor). */
+  takeTraffic(): { bytesIn: number; bytesOut: number } | undefined {
+    if (!this.#relay) return undefined;
+    const { fromLocal, toLocal } = this.#relay.takeBytes();
+    return { bytesIn: fromLocal, bytesOut: toLocal };
   }
 
   /** Aborts the current session (timeout, policy, shutdown). */

@@ -4,7 +4,7 @@
 
 import { type AddressInfo, createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { type ErrorCode, MuonError } from '../errors.ts';
+import { type ErrorCode, ErrorCodes, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { FailureLimiter } from '../net/failure-limiter.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
@@ -20,6 +20,7 @@ import {
 } from '../protocol/handshake.ts';
 import { encodeMessage, type MessageOf } from '../protocol/messages.ts';
 import { ClientSession } from './client-session.ts';
+import { NULL_OBSERVER, type TunnelObserver } from './observer.ts';
 import type { TunnelServerOptions } from './options.ts';
 import { PublicPorts } from './public-ports.ts';
 import { acceptHandshake } from './tunnel-handshake.ts';
@@ -33,6 +34,7 @@ export class TunnelServer {
   readonly #sessionsById = new Map<string, ClientSession>();
   readonly #pending = new Set<Socket>();
   readonly #failures: FailureLimiter;
+  readonly #observer: TunnelObserver;
   readonly #unsubscribe: () => void;
   #closed: Promise<void> | undefined;
 
@@ -41,6 +43,7 @@ export class TunnelServer {
       throw new MuonError('MUON_ERR_CONFIG', 'no tunnel listener configured');
     this.#options = options;
     this.#log = options.logger;
+    this.#observer = options.observer ?? NULL_OBSERVER;
     this.#ports = new PublicPorts(options.publicHost);
     this.#failures = new FailureLimiter({ maxFailures: options.maxAuthFailuresPerMinute, windowMs: 60_000 });
     this.#unsubscribe = options.directory.onChange((id) => void this.#reconcile(id));
@@ -94,6 +97,7 @@ export class TunnelServer {
     const remote = socket.remoteAddress ?? '';
     if (this.#failures.blocked(remote) || this.#pending.size >= this.#options.maxPendingHandshakes) {
       this.#log.info({ code: 'MUON_ERR_RATE_LIMITED', remote }, 'tunnel connection refused');
+      this.#observer.handshakeFailed('MUON_ERR_RATE_LIMITED', remote);
       const error = {
         type: 'ERROR',
         code: 'MUON_ERR_RATE_LIMITED',
@@ -118,6 +122,7 @@ export class TunnelServer {
       .catch((error: unknown) => {
         const code = error instanceof MuonError ? error.code : 'MUON_ERR_INTERNAL';
         if (code !== 'MUON_ERR_PEER_ERROR') this.#failures.fail(remote);
+        this.#observer.handshakeFailed(code, remote);
         const level = code === 'MUON_ERR_INTERNAL' ? 'error' : 'info';
         this.#log[level](
           { code, remote: socket.remoteAddress, err: (error as Error).message },
@@ -134,17 +139,21 @@ export class TunnelServer {
     const valid =
       license !== undefined &&
       sameBytes(clientProof(license.key, serverNonce, auth.clientNonce, auth.keyId), auth.proof);
-    if (!license || !valid) {
-      this.#failures.fail(socket.remoteAddress ?? '');
+    if (!license || !valid)
       return this.#refuse(framed, 'MUON_ERR_AUTH_FAILED', 'unknown license key or wrong proof');
-    }
     if (!license.enabled)
       return this.#refuse(framed, 'MUON_ERR_LICENSE_DISABLED', `license ${license.name} is disabled`);
     if (this.#closed || socket.destroyed) return void socket.destroy();
 
     const id = newSessionId();
     const session = new ClientSession(
-      { options: this.#options, ports: this.#ports, logger: this.#log, onClosed: (s) => this.#forget(s) },
+      {
+        options: this.#options,
+        observer: this.#observer,
+        ports: this.#ports,
+        logger: this.#log,
+        onClosed: (s, code, reason) => this.#forget(s, code, reason),
+      },
       {
         id,
         key: sessionKey(license.key, serverNonce, auth.clientNonce, id),
@@ -160,48 +169,36 @@ export class TunnelServer {
       this.#log.info({ license: license.name }, 'client reconnected; replacing its previous session');
       void previous.close('MUON_ERR_SESSION_REPLACED', 'a newer session with this license took over');
     }
+    this.#observer.sessionOpened(license, socket.remoteAddress ?? '');
     await session.start(serverProof(license.key, serverNonce, auth.clientNonce, id));
     socket.resume();
   }
 
-  #refuse(framed: FramedSocket, code: ErrorCode, message: string): void {
-    this.#log.warn({ code, remote: framed.socket.remoteAddress }, `client refused: ${message}`);
-    // The client only learns the code; the detail stays in the server log.
-    framed.send({
-      type: 'ERROR',
-      code,
-      message: code === 'MUON_ERR_AUTH_FAILED' ? 'authentication failed' : message,
-    });
+  /** Ends a handshake with ERROR(code). Only the code reaches the peer; the detail stays in the log. */
+  #refuse(framed: FramedSocket, code: ErrorCode, detail: string): void {
+    const remote = framed.socket.remoteAddress ?? '';
+    if (code === 'MUON_ERR_AUTH_FAILED' || code === 'MUON_ERR_SESSION_UNKNOWN') this.#failures.fail(remote);
+    this.#observer.handshakeFailed(code, remote);
+    this.#log.warn({ code, remote }, `tunnel connection refused: ${detail}`);
+    framed.send({ type: 'ERROR', code, message: ErrorCodes[code] });
     framed.socket.end();
     framed.socket.setTimeout(1000, () => framed.socket.destroy());
   }
 
   #onProxyHello(framed: FramedSocket, serverNonce: Buffer, hello: MessageOf<'PROXY_HELLO'>): void {
     const session = this.#sessionsById.get(hello.sessionId.toString('hex'));
-    if (
-      !session ||
-      session.closed ||
-      !sameBytes(proxyProof(session.key, serverNonce, hello.sessionId), hello.proof)
-    ) {
-      this.#failures.fail(framed.socket.remoteAddress ?? '');
-      this.#log.info(
-        { code: 'MUON_ERR_SESSION_UNKNOWN', remote: framed.socket.remoteAddress },
-        'proxy channel refused',
-      );
-      framed.send({
-        type: 'ERROR',
-        code: 'MUON_ERR_SESSION_UNKNOWN',
-        message: 'unknown session or wrong proof',
-      });
-      framed.socket.end();
-      framed.socket.setTimeout(1000, () => framed.socket.destroy());
-      return;
+    if (!session || session.closed) {
+      this.#refuse(framed, 'MUON_ERR_SESSION_UNKNOWN', 'proxy channel for an unknown session');
+    } else if (!sameBytes(proxyProof(session.key, serverNonce, hello.sessionId), hello.proof)) {
+      this.#refuse(framed, 'MUON_ERR_SESSION_UNKNOWN', 'proxy channel with a wrong proof');
+    } else {
+      session.addChannel(framed);
+      framed.socket.resume();
     }
-    session.addChannel(framed);
-    framed.socket.resume();
   }
 
-  #forget(session: ClientSession): void {
+  #forget(session: ClientSession, code: ErrorCode, reason: string): void {
+    this.#observer.sessionClosed(session.license, code, reason);
     this.#sessionsById.delete(session.idHex);
     if (this.#sessionsByLicense.get(session.license.id) === session)
       this.#sessionsByLicense.delete(session.license.id);

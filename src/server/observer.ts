@@ -1,0 +1,35 @@
+// What the tunnel core reports to the layers above it (metrics, traffic statistics, connection
+// logs), without knowing about them. Every method is called synchronously on the hot path's
+// edges (not per chunk), so implementations must be cheap and must not throw.
+
+import type { ErrorCode } from '../errors.ts';
+import type { LicenseRecord, MappingRecord } from './directory.ts';
+
+export interface TunnelObserver {
+  sessionOpened(license: LicenseRecord, remoteAddress: string): void;
+  sessionClosed(license: LicenseRecord, code: ErrorCode, reason: string): void;
+  /** A tunnel connection failed its handshake (bad key, garbage, timeout, rate limit). */
+  handshakeFailed(code: ErrorCode, remoteAddress: string): void;
+  visitorOpened(mapping: MappingRecord): void;
+  /** The client reached the target; `setupMs` counts from the visitor's accept. */
+  visitorConnected(mapping: MappingRecord, setupMs: number): void;
+  visitorClosed(mapping: MappingRecord): void;
+  /**
+   * Bytes moved for a mapping since the last report: `bytesIn` visitor → target, `bytesOut`
+   * target → visitor. Reported when a visitor leaves and once per heartbeat interval for
+   * visitors still connected, so long-lived connections are counted as they go.
+   */
+  traffic(license: LicenseRecord, mapping: MappingRecord, bytesIn: number, bytesOut: number): void;
+}
+
+const noop = () => {};
+
+export const NULL_OBSERVER: TunnelObserver = {
+  sessionOpened: noop,
+  sessionClosed: noop,
+  handshakeFailed: noop,
+  visitorOpened: noop,
+  visitorConnected: noop,
+  visitorClosed: noop,
+  traffic: noop,
+};
