@@ -33,3 +33,21 @@ export const NULL_OBSERVER: TunnelObserver = {
   visitorClosed: noop,
   traffic: noop,
 };
+
+/** One observer that forwards every report to each of `observers`, in order. */
+export function combineObservers(...observers: TunnelObserver[]): TunnelObserver {
+  const each =
+    <K extends keyof TunnelObserver>(key: K) =>
+    (...args: Parameters<TunnelObserver[K]>) => {
+      for (const o of observers) (o[key] as (...a: Parameters<TunnelObserver[K]>) => void)(...args);
+    };
+  return {
+    sessionOpened: each('sessionOpened'),
+    sessionClosed: each('sessionClosed'),
+    handshakeFailed: each('handshakeFailed'),
+    visitorOpened: each('visitorOpened'),
+    visitorConnected: each('visitorConnected'),
+    visitorClosed: each('visitorClosed'),
+    traffic: each('traffic'),
+  };
+}
