@@ -118,11 +118,13 @@ export class ClientSession implements ProxyChannelOwner {
     const wanted = new Map(mappings.filter((m) => m.enabled).map((m) => [m.publicPort, m]));
     for (const [port, entry] of this.#handlers) {
       const next = wanted.get(port);
-      if (next && sameTarget(next, entry.mapping)) {
-        entry.mapping = next;
+      if (!next) {
+        this.#unbindPort(port, 'mapping removed or disabled');
         continue;
       }
-      this.#unbindPort(port, 'mapping removed or changed');
+      // The listener stays; visitors already on the old target are closed, new ones go to the new.
+      if (!sameTarget(next, entry.mapping)) this.#closeVisitorsOf(port, 'mapping retargeted');
+      entry.mapping = next;
     }
     const bound: MappingRecord[] = [];
     await Promise.all(
@@ -156,6 +158,11 @@ export class ClientSession implements ProxyChannelOwner {
     if (!entry) return;
     this.#handlers.delete(port);
     this.#ctx.ports.unbind(port, entry.handler);
+    this.#closeVisitorsOf(port, reason);
+    this.#log.info({ port, reason }, 'public port closed');
+  }
+
+  #closeVisitorsOf(port: number, reason: string): void {
     for (const channel of [...this.#busy]) {
       if (channel.visitor?.mapping.publicPort === port) channel.abort('MUON_ERR_SHUTDOWN', reason);
     }
@@ -163,7 +170,6 @@ export class ClientSession implements ProxyChannelOwner {
       this.#dropWaiting(visitor);
       visitor.socket.destroy();
     }
-    this.#log.info({ port, reason }, 'public port closed');
   }
 
   #onVisitor(socket: Socket, mapping: MappingRecord): void {

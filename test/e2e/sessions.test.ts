@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/log.ts';
 import { SERVER_DEFAULTS } from '../../src/server/options.ts';
 import { StaticDirectory } from '../../src/server/static-directory.ts';
 import { TunnelServer } from '../../src/server/tunnel-server.ts';
-import { closedWithin, dial, echoServer, freePort, readAll, waitFor } from '../support/net.ts';
+import { closedWithin, dial, echoServer, freePort, listenLocal, readAll, waitFor } from '../support/net.ts';
 import { KEY, license, startStack } from '../support/stack.ts';
 
 async function echoes(port: number, text = 'hello'): Promise<boolean> {
@@ -114,30 +114,39 @@ describe('session lifecycle', () => {
   });
 
   test('adding, retargeting and removing a mapping applies to the live session', async (t) => {
-    const echo = await echoServer();
-    const other = await echoServer();
-    t.after(() => Promise.all([echo.close(), other.close()]));
+    const one = await listenLocal((socket) => socket.end('one'));
+    const two = await listenLocal((socket) => socket.end('two'));
+    const held = await listenLocal(() => {});
+    t.after(() => Promise.all([one.close(), two.close(), held.close()]));
     const [a, b] = [await freePort(), await freePort()];
-    const lab = license('lab', KEY, [{ publicPort: a, targetPort: echo.port }]);
-    const stack = await startStack(t, [lab]);
+    const stack = await startStack(t, [license('lab', KEY, [{ publicPort: a, targetPort: held.port }])]);
     await stack.onlineClient(KEY);
-    assert.equal(await echoes(b), false);
+    const greeting = async (port: number) => {
+      const socket = await dial(port);
+      const text = (await readAll(socket)).toString();
+      socket.destroy();
+      return text;
+    };
+    const onOldTarget = await dial(a);
+    onOldTarget.on('error', () => {});
+    await waitFor(() => held.sockets.size === 1, 2000, 'the visitor to reach the first target');
 
+    // Add b, and retarget a: its listener stays, its visitor on the old target is closed.
     stack.directory.update(
       license('lab', KEY, [
-        { publicPort: a, targetPort: echo.port },
-        { publicPort: b, targetPort: other.port },
+        { publicPort: a, targetPort: one.port },
+        { publicPort: b, targetPort: two.port },
       ]),
     );
     await waitFor(() => stack.server.publicPorts.includes(b), 1000, 'new port bound');
-    assert.equal(await echoes(b), true);
-    const visitorOfB = await dial(b);
-    visitorOfB.on('error', () => {});
+    assert.equal(await closedWithin(onOldTarget, 2000), true);
+    assert.equal(await greeting(a), 'one');
+    assert.equal(await greeting(b), 'two');
 
-    stack.directory.update(license('lab', KEY, [{ publicPort: a, targetPort: echo.port }]));
+    stack.directory.update(license('lab', KEY, [{ publicPort: a, targetPort: one.port }]));
     await waitFor(() => !stack.server.publicPorts.includes(b), 1000, 'removed port unbound');
-    assert.equal(await closedWithin(visitorOfB, 2000), true);
-    assert.equal(await echoes(a), true, 'the other mapping is untouched');
+    assert.equal(await echoes(b), false);
+    assert.equal(await greeting(a), 'one', 'the other mapping is untouched');
   });
 
   test('resetting the key disconnects the client, and the old key no longer works', async (t) => {
