@@ -217,6 +217,8 @@ export class ClientSession implements ProxyChannelOwner {
     const at = this.#waiting.indexOf(visitor);
     if (at < 0) return;
     this.#waiting.splice(at, 1);
+    // Forget requests beyond those still waiting, in case some channels never arrive.
+    this.#requested = Math.min(this.#requested, this.#waiting.length);
     clearTimeout(visitor.timer);
     this.#ctx.observer.visitorClosed(visitor.mapping);
   }
