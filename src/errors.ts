@@ -28,6 +28,15 @@ export const ErrorCodes = {
   MUON_ERR_RATE_LIMITED: 'Too many connections or attempts from this address; try again later.',
   MUON_ERR_PEER_ERROR: 'The peer reported an error on this connection.',
   MUON_ERR_INTERNAL: 'An unexpected internal error; details are in the server log.',
+  MUON_ERR_NOT_FOUND: 'The object named does not exist (or no longer exists).',
+  MUON_ERR_CONFLICT:
+    'The change conflicts with an existing object: a name, key or domain in use, or an object still referenced.',
+  MUON_ERR_INVALID_INPUT: 'A value is not valid for its field; the message names the field.',
+  MUON_ERR_STORE_UNAVAILABLE: 'The database cannot be opened or reached.',
+  MUON_ERR_STORE_VERSION: 'The database schema is newer than this build of Muon.',
+  MUON_ERR_UNAUTHORIZED: 'The request needs a logged-in session (or the session expired).',
+  MUON_ERR_FORBIDDEN: 'The logged-in user may not see or change this object.',
+  MUON_ERR_PAYLOAD_TOO_LARGE: 'The request body is larger than the API accepts.',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
@@ -36,13 +45,20 @@ export function isErrorCode(value: string): value is ErrorCode {
   return Object.hasOwn(ErrorCodes, value);
 }
 
+export interface MuonErrorOptions extends ErrorOptions {
+  /** The input field at fault (API and config validation). */
+  field?: string;
+}
+
 export class MuonError extends Error {
   readonly code: ErrorCode;
+  readonly field: string | undefined;
 
-  constructor(code: ErrorCode, message?: string, options?: ErrorOptions) {
+  constructor(code: ErrorCode, message?: string, options?: MuonErrorOptions) {
     super(message ?? ErrorCodes[code], options);
     this.name = 'MuonError';
     this.code = code;
+    this.field = options?.field;
   }
 }
 

@@ -1,0 +1,55 @@
+// Serves the admin application over HTTP on its own address; close() is idempotent and ends
+// keep-alive connections so shutdown is prompt.
+
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import { MuonError } from '../errors.ts';
+import type { AdminApp } from './app.ts';
+
+export class AdminServer {
+  readonly #server: Server;
+  readonly #host: string;
+  readonly #port: number;
+  #closed: Promise<void> | undefined;
+
+  constructor(app: AdminApp, listen: { host: string; port: number }) {
+    this.#server = createAdaptorServer({ fetch: app.fetch }) as Server;
+    this.#host = listen.host;
+    this.#port = listen.port;
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) =>
+        reject(
+          new MuonError(
+            error.code === 'EADDRINUSE' ? 'MUON_ERR_PORT_IN_USE' : 'MUON_ERR_INTERNAL',
+            `admin API cannot listen on ${this.#host}:${this.#port}: ${error.code ?? error.message}`,
+          ),
+        );
+      this.#server.once('error', onError);
+      this.#server.listen({ host: this.#host, port: this.#port }, () => {
+        this.#server.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  get address(): AddressInfo | undefined {
+    const address = this.#server.address();
+    return address && typeof address === 'object' ? address : undefined;
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+    return this.#closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

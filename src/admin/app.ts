@@ -1,0 +1,81 @@
+// The admin HTTP application: JSON API under /api, /healthz and /metrics. Errors become
+// `{ error: { code, message, field? } }` with a status per code; nothing leaks a stack trace.
+
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { secureHeaders } from 'hono/secure-headers';
+import { type ErrorCode, ErrorCodes, MuonError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { FailureLimiter } from '../net/failure-limiter.ts';
+import type { Account, Accounts } from './accounts.ts';
+import { authRoutes } from './auth-routes.ts';
+import { type ErrorBody, statusOf } from './http-errors.ts';
+import type { Metrics } from './metrics.ts';
+import type { SessionTokens } from './session-tokens.ts';
+
+export interface AdminDeps {
+  accounts: Accounts;
+  tokens: SessionTokens;
+  /** Failed logins per client address and per username. */
+  loginFailures: FailureLimiter;
+  metrics: Metrics;
+  logger: Logger;
+  /** Marks the session cookie Secure (the console is served over HTTPS). */
+  secureCookies: boolean;
+}
+
+export interface AdminEnv {
+  Variables: { account: Account; token: string };
+}
+
+export type AdminApp = Hono<AdminEnv>;
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+export function createAdminApp(deps: AdminDeps): AdminApp {
+  const app = new Hono<AdminEnv>();
+  app.use(secureHeaders());
+  app.use(
+    '/api/*',
+    bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => failure('MUON_ERR_PAYLOAD_TOO_LARGE') }),
+  );
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/metrics', async (c) =>
+    c.body(await deps.metrics.text(), 200, { 'content-type': deps.metrics.contentType }),
+  );
+  app.route('/api/auth', authRoutes(deps));
+
+  app.notFound((c) =>
+    respond(c, new MuonError('MUON_ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`)),
+  );
+  app.onError((error, c) => {
+    if (!(error instanceof MuonError)) {
+      deps.logger.error({ err: error.message, path: c.req.path }, 'admin API request failed');
+    }
+    return respond(c, error);
+  });
+  return app;
+}
+
+function failure(code: ErrorCode): never {
+  throw new MuonError(code);
+}
+
+function respond(c: Context, error: Error): Response {
+  const known = error instanceof MuonError ? error : new MuonError('MUON_ERR_INTERNAL');
+  const body: ErrorBody = { error: { code: known.code, message: known.message } };
+  if (known.field !== undefined) body.error.field = known.field;
+  return c.json(body, statusOf(known.code) as 400);
+}
+
+/** The address of the HTTP client (for rate limits and logs). */
+export function clientAddress(c: Context): string {
+  return getConnInfo(c).remote.address ?? '';
+}
+
+/** The default message of a code, for responses that must not say more. */
+export function messageOf(code: ErrorCode): string {
+  return ErrorCodes[code];
+}
