@@ -1,5 +1,5 @@
-// One authenticated client on the server: its command channel, heartbeat, public ports, pool of
-// idle proxy channels and the visitors waiting for one. close() ends all of it, idempotently.
+// One authenticated client on the server: its command channel, heartbeat, public ports and
+// channel pool (channel-pool.ts). close() ends all of it, idempotently.
 
 import type { Socket } from 'node:net';
 import { type ErrorCode, MuonError } from '../errors.ts';
@@ -7,10 +7,10 @@ import type { Logger } from '../log.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
 import { Liveness } from '../net/liveness.ts';
 import type { MappingInfo, Message } from '../protocol/messages.ts';
+import { ChannelPool } from './channel-pool.ts';
 import type { LicenseRecord, MappingRecord } from './directory.ts';
 import type { TunnelObserver } from './observer.ts';
 import type { TunnelServerOptions } from './options.ts';
-import { type ProxyChannelOwner, ServerProxyChannel, type Visitor } from './proxy-channel.ts';
 import type { PublicPorts, VisitorHandler } from './public-ports.ts';
 
 /** AUTH_OK lists at most this many mappings (each is at most ~262 bytes; the frame limit is 64 KiB). */
@@ -25,7 +25,7 @@ export interface SessionContext {
   onClosed(session: ClientSession, code: ErrorCode, reason: string): void;
 }
 
-export class ClientSession implements ProxyChannelOwner {
+export class ClientSession {
   readonly id: Buffer;
   readonly idHex: string;
   /** Key the session's proxy channels prove themselves with. */
@@ -36,14 +36,7 @@ export class ClientSession implements ProxyChannelOwner {
   readonly #log: Logger;
   #license: LicenseRecord;
   readonly #handlers = new Map<number, { mapping: MappingRecord; handler: VisitorHandler }>();
-  readonly #idle: ServerProxyChannel[] = [];
-  readonly #busy = new Set<ServerProxyChannel>();
-  readonly #waiting: Visitor[] = [];
-  #requested = 0;
-  /** AUTH_OK has been sent. */
-  #online = false;
-  #nextVisitorId = 1;
-  #tick = 0;
+  readonly #pool: ChannelPool;
   readonly #liveness: Liveness;
   readonly #heartbeat: NodeJS.Timeout;
   #closed: Promise<void> | undefined;
@@ -67,6 +60,14 @@ export class ClientSession implements ProxyChannelOwner {
     });
     init.command.setProtocolErrorHandler((error) => this.#protocolError(error));
     init.command.socket.on('close', () => void this.close('MUON_ERR_PEER_ERROR', 'command channel closed'));
+    this.#pool = new ChannelPool({
+      options: ctx.options,
+      observer: ctx.observer,
+      logger: this.#log,
+      minIdle: init.minIdleChannels,
+      license: () => this.#license,
+      requestChannels: (count) => this.#command.send({ type: 'NEED_CHANNELS', count }),
+    });
     this.#liveness = new Liveness(ctx.options.heartbeatIntervalMs, ctx.options.heartbeatTimeoutMs);
     this.#heartbeat = setInterval(() => this.#onTick(), ctx.options.heartbeatIntervalMs);
     this.#heartbeat.unref();
@@ -81,12 +82,12 @@ export class ClientSession implements ProxyChannelOwner {
   }
 
   get stats(): { idle: number; busy: number; waiting: number; ports: number[] } {
-    return {
-      idle: this.#idle.length,
-      busy: this.#busy.size,
-      waiting: this.#waiting.length,
-      ports: [...this.#handlers.keys()],
-    };
+    return { ...this.#pool.stats, ports: [...this.#handlers.keys()] };
+  }
+
+  /** A proxy channel of this session proved itself. */
+  addChannel(framed: FramedSocket): void {
+    this.#pool.add(framed);
   }
 
   /** Opens the license's public ports and tells the client it is online. */
@@ -103,8 +104,7 @@ export class ClientSession implements ProxyChannelOwner {
       // Informational for the client's log; capped so the frame stays under the control limit.
       mappings: bound.slice(0, MAX_LISTED_MAPPINGS).map(toInfo),
     });
-    this.#online = true;
-    this.#requestChannels();
+    this.#pool.setOnline();
     this.#log.info({ ports: bound.map((m) => m.publicPort) }, 'client online');
   }
 
@@ -123,7 +123,7 @@ export class ClientSession implements ProxyChannelOwner {
         continue;
       }
       // The listener stays; visitors already on the old target are closed, new ones go to the new.
-      if (!sameTarget(next, entry.mapping)) this.#closeVisitorsOf(port, 'mapping retargeted');
+      if (!sameTarget(next, entry.mapping)) this.#pool.closeVisitorsOf(port, 'mapping retargeted');
       entry.mapping = next;
     }
     const bound: MappingRecord[] = [];
@@ -134,7 +134,7 @@ export class ClientSession implements ProxyChannelOwner {
           bound.push(mapping);
           return;
         }
-        const entry = { mapping, handler: (visitor: Socket) => this.#onVisitor(visitor, entry.mapping) };
+        const entry = { mapping, handler: (visitor: Socket) => this.#pool.accept(visitor, entry.mapping) };
         this.#handlers.set(mapping.publicPort, entry);
         try {
           await this.#ctx.ports.bind(mapping.publicPort, entry.handler);
@@ -158,156 +158,8 @@ export class ClientSession implements ProxyChannelOwner {
     if (!entry) return;
     this.#handlers.delete(port);
     this.#ctx.ports.unbind(port, entry.handler);
-    this.#closeVisitorsOf(port, reason);
+    this.#pool.closeVisitorsOf(port, reason);
     this.#log.info({ port, reason }, 'public port closed');
-  }
-
-  #closeVisitorsOf(port: number, reason: string): void {
-    for (const channel of [...this.#busy]) {
-      if (channel.visitor?.mapping.publicPort === port) channel.abort('MUON_ERR_SHUTDOWN', reason);
-    }
-    for (const visitor of this.#waiting.filter((v) => v.mapping.publicPort === port)) {
-      this.#dropWaiting(visitor);
-      visitor.socket.destroy();
-    }
-  }
-
-  #onVisitor(socket: Socket, mapping: MappingRecord): void {
-    if (this.closed) {
-      socket.destroy();
-      return;
-    }
-    socket.setNoDelay(true);
-    const visitor: Visitor = {
-      id: this.#nextVisitorId,
-      socket,
-      mapping,
-      acceptedAt: process.hrtime.bigint(),
-      timer: undefined,
-    };
-    this.#nextVisitorId = (this.#nextVisitorId % 0xffffffff) + 1;
-    this.#ctx.observer.visitorOpened(mapping);
-    visitor.timer = setTimeout(() => this.#visitorTimedOut(visitor), this.#ctx.options.connectTimeoutMs);
-    socket.on('error', () => {}); // a reset while waiting is handled by 'close'
-    const channel = this.#idle.pop();
-    if (channel) {
-      this.#bind(channel, visitor);
-      return;
-    }
-    this.#waiting.push(visitor);
-    socket.once('close', () => this.#dropWaiting(visitor));
-    this.#requestChannels();
-  }
-
-  /** Asks the client for as many new channels as visitors wait beyond those already asked for. */
-  #requestChannels(): void {
-    // Before AUTH_OK (ports of a taken-over session are live already) the client is not listening yet.
-    if (!this.#online || this.#waiting.length <= this.#requested) return;
-    const count = this.#waiting.length - this.#requested;
-    this.#requested += count;
-    this.#command.send({ type: 'NEED_CHANNELS', count });
-  }
-
-  #bind(channel: ServerProxyChannel, visitor: Visitor): void {
-    this.#busy.add(channel);
-    channel.bind(visitor);
-  }
-
-  #dropWaiting(visitor: Visitor): void {
-    const at = this.#waiting.indexOf(visitor);
-    if (at < 0) return;
-    this.#waiting.splice(at, 1);
-    // Forget requests beyond those still waiting, in case some channels never arrive.
-    this.#requested = Math.min(this.#requested, this.#waiting.length);
-    clearTimeout(visitor.timer);
-    this.#ctx.observer.visitorClosed(visitor.mapping);
-  }
-
-  #visitorTimedOut(visitor: Visitor): void {
-    visitor.timer = undefined;
-    const message = `no answer from the client within ${this.#ctx.options.connectTimeoutMs} ms`;
-    this.#log.warn(
-      { code: 'MUON_ERR_CONNECT_TIMEOUT', port: visitor.mapping.publicPort, visitor: visitor.id },
-      message,
-    );
-    if (this.#waiting.includes(visitor)) {
-      this.#dropWaiting(visitor);
-      visitor.socket.destroy();
-      return;
-    }
-    for (const channel of this.#busy) {
-      if (channel.visitor === visitor) {
-        channel.abort('MUON_ERR_CONNECT_TIMEOUT', message);
-        channel.destroy(); // the client is not answering on it: do not reuse
-        return;
-      }
-    }
-  }
-
-  /** A proxy channel of this session proved itself: serve a waiting visitor or pool it. */
-  addChannel(framed: FramedSocket): void {
-    const channel = new ServerProxyChannel(framed, this);
-    if (this.closed) {
-      channel.destroy();
-      return;
-    }
-    if (this.#requested > 0) this.#requested--;
-    this.#release(channel);
-  }
-
-  #release(channel: ServerProxyChannel): void {
-    const visitor = this.#waiting.shift();
-    if (visitor) {
-      this.#bind(channel, visitor);
-      return;
-    }
-    if (this.#idle.length >= this.#ctx.options.maxIdleChannels) {
-      channel.destroy();
-      return;
-    }
-    channel.idleSince = this.#tick;
-    this.#idle.push(channel);
-  }
-
-  // ProxyChannelOwner
-  channelDone(channel: ServerProxyChannel, reusable: boolean): void {
-    this.#busy.delete(channel);
-    if (reusable && !this.closed) this.#release(channel);
-    else channel.destroy();
-  }
-
-  channelClosed(channel: ServerProxyChannel): void {
-    this.#busy.delete(channel);
-    const at = this.#idle.indexOf(channel);
-    if (at >= 0) this.#idle.splice(at, 1);
-  }
-
-  visitorConnected(visitor: Visitor): void {
-    clearTimeout(visitor.timer);
-    visitor.timer = undefined;
-    const setupMs = Number(process.hrtime.bigint() - visitor.acceptedAt) / 1e6;
-    this.#ctx.observer.visitorConnected(visitor.mapping, setupMs);
-  }
-
-  visitorDone(visitor: Visitor, bytesIn: number, bytesOut: number): void {
-    if (bytesIn > 0 || bytesOut > 0)
-      this.#ctx.observer.traffic(this.#license, visitor.mapping, bytesIn, bytesOut);
-    this.#ctx.observer.visitorClosed(visitor.mapping);
-  }
-
-  visitorFailed(visitor: Visitor, code: ErrorCode, message: string): void {
-    clearTimeout(visitor.timer);
-    visitor.timer = undefined;
-    this.#log.warn(
-      { code, port: visitor.mapping.publicPort, visitor: visitor.id },
-      `visitor closed: ${message}`,
-    );
-  }
-
-  protocolError(channel: ServerProxyChannel, error: MuonError): void {
-    this.#log.warn({ code: error.code, err: error.message }, 'proxy channel protocol error');
-    channel.framed.send({ type: 'ERROR', code: error.code, message: error.message });
-    channel.destroy();
   }
 
   #onCommand(msg: Message): void {
@@ -330,28 +182,12 @@ export class ClientSession implements ProxyChannelOwner {
   }
 
   #onTick(): void {
-    this.#tick++;
-    const { heartbeatIntervalMs, idleChannelTimeoutMs } = this.#ctx.options;
     if (this.#liveness.tick()) {
       this.#log.warn({ code: 'MUON_ERR_HEARTBEAT_TIMEOUT' }, 'client stopped answering; closing session');
       void this.close('MUON_ERR_HEARTBEAT_TIMEOUT', 'no heartbeat from the client');
       return;
     }
-    for (const channel of this.#busy) {
-      const traffic = channel.takeTraffic();
-      const visitor = channel.visitor;
-      if (visitor && traffic && (traffic.bytesIn > 0 || traffic.bytesOut > 0)) {
-        this.#ctx.observer.traffic(this.#license, visitor.mapping, traffic.bytesIn, traffic.bytesOut);
-      }
-    }
-    // Reap channels idle too long, oldest first, keeping the client's warm minimum.
-    const reapBefore = this.#tick - Math.ceil(idleChannelTimeoutMs / heartbeatIntervalMs);
-    while (
-      this.#idle.length > this.minIdleChannels &&
-      (this.#idle[0]?.idleSince ?? this.#tick) <= reapBefore
-    ) {
-      this.#idle.shift()?.destroy();
-    }
+    this.#pool.tick();
   }
 
   /** Ends the session: tells the client why, closes its ports, channels and visitors. Idempotent. */
@@ -364,17 +200,7 @@ export class ClientSession implements ProxyChannelOwner {
   async #doClose(code: ErrorCode, message: string, kick: boolean): Promise<void> {
     clearInterval(this.#heartbeat);
     for (const port of [...this.#handlers.keys()]) this.#unbindPort(port, message);
-    for (const visitor of [...this.#waiting]) {
-      this.#dropWaiting(visitor);
-      visitor.socket.destroy();
-    }
-    for (const channel of [...this.#busy, ...this.#idle]) {
-      if (channel.visitor) clearTimeout(channel.visitor.timer);
-      channel.abort(code, message);
-      channel.destroy();
-    }
-    this.#idle.length = 0;
-    this.#busy.clear();
+    this.#pool.close(code, message);
     const socket = this.#command.socket;
     if (kick && !socket.destroyed) {
       this.#command.send({ type: 'KICK', code, message });

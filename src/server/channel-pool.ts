@@ -1,0 +1,235 @@
+// One session's proxy channels on the server: idle channels (most recently used first), the
+// visitors waiting for one, and the busy ones. It binds visitors to channels, asks the client
+// for more when none is idle, times out visitors the client never sets up, reports traffic,
+// and reaps channels idle too long above the client's warm minimum.
+
+import type { Socket } from 'node:net';
+import type { ErrorCode, MuonError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { FramedSocket } from '../net/framed-socket.ts';
+import type { LicenseRecord, MappingRecord } from './directory.ts';
+import type { TunnelObserver } from './observer.ts';
+import type { TunnelServerOptions } from './options.ts';
+import { type ProxyChannelOwner, ServerProxyChannel, type Visitor } from './proxy-channel.ts';
+
+export interface ChannelPoolContext {
+  options: TunnelServerOptions;
+  observer: TunnelObserver;
+  logger: Logger;
+  /** Idle channels kept however long they idle (the client's announced minimum). */
+  minIdle: number;
+  license: () => LicenseRecord;
+  /** Asks the client for `count` more channels (NEED_CHANNELS). */
+  requestChannels: (count: number) => void;
+}
+
+export class ChannelPool implements ProxyChannelOwner {
+  readonly #ctx: ChannelPoolContext;
+  readonly #idle: ServerProxyChannel[] = [];
+  readonly #busy = new Set<ServerProxyChannel>();
+  readonly #waiting: Visitor[] = [];
+  /** Channels asked for and not yet arrived. */
+  #requested = 0;
+  /** The client listens for NEED_CHANNELS only once it has AUTH_OK. */
+  #online = false;
+  #nextVisitorId = 1;
+  #tick = 0;
+  #closed = false;
+
+  constructor(ctx: ChannelPoolContext) {
+    this.#ctx = ctx;
+  }
+
+  get stats(): { idle: number; busy: number; waiting: number } {
+    return { idle: this.#idle.length, busy: this.#busy.size, waiting: this.#waiting.length };
+  }
+
+  /** The client is online: ask for channels for any visitor that arrived before. */
+  setOnline(): void {
+    this.#online = true;
+    this.#askForChannels();
+  }
+
+  /** A visitor connected to one of the session's ports (its socket is still paused). */
+  accept(socket: Socket, mapping: MappingRecord): void {
+    if (this.#closed) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    const visitor: Visitor = {
+      id: this.#nextVisitorId,
+      socket,
+      mapping,
+      acceptedAt: process.hrtime.bigint(),
+      timer: undefined,
+    };
+    this.#nextVisitorId = (this.#nextVisitorId % 0xffffffff) + 1;
+    this.#ctx.observer.visitorOpened(mapping);
+    visitor.timer = setTimeout(() => this.#timedOut(visitor), this.#ctx.options.connectTimeoutMs);
+    socket.on('error', () => {}); // a reset while waiting is handled by 'close'
+    const channel = this.#idle.pop();
+    if (channel) {
+      this.#bind(channel, visitor);
+      return;
+    }
+    this.#waiting.push(visitor);
+    socket.once('close', () => this.#dropWaiting(visitor));
+    this.#askForChannels();
+  }
+
+  /** A proxy channel of this session proved itself: serve a waiting visitor or pool it. */
+  add(framed: FramedSocket): void {
+    const channel = new ServerProxyChannel(framed, this);
+    if (this.#closed) {
+      channel.destroy();
+      return;
+    }
+    if (this.#requested > 0) this.#requested--;
+    this.#release(channel);
+  }
+
+  /** Closes the visitors of one public port (mapping removed or retargeted). */
+  closeVisitorsOf(port: number, reason: string): void {
+    for (const channel of [...this.#busy]) {
+      if (channel.visitor?.mapping.publicPort === port) channel.abort('MUON_ERR_SHUTDOWN', reason);
+    }
+    for (const visitor of this.#waiting.filter((v) => v.mapping.publicPort === port)) {
+      this.#dropWaiting(visitor);
+      visitor.socket.destroy();
+    }
+  }
+
+  /** Once per heartbeat interval: report traffic of long-lived visitors, reap stale idle channels. */
+  tick(): void {
+    this.#tick++;
+    const { heartbeatIntervalMs, idleChannelTimeoutMs } = this.#ctx.options;
+    for (const channel of this.#busy) {
+      const traffic = channel.takeTraffic();
+      const visitor = channel.visitor;
+      if (visitor && traffic && (traffic.bytesIn > 0 || traffic.bytesOut > 0)) {
+        this.#ctx.observer.traffic(this.#ctx.license(), visitor.mapping, traffic.bytesIn, traffic.bytesOut);
+      }
+    }
+    // Oldest first (the bottom of the stack), keeping the client's warm minimum.
+    const reapBefore = this.#tick - Math.ceil(idleChannelTimeoutMs / heartbeatIntervalMs);
+    while (this.#idle.length > this.#ctx.minIdle && (this.#idle[0]?.idleSince ?? this.#tick) <= reapBefore) {
+      this.#idle.shift()?.destroy();
+    }
+  }
+
+  /** Closes every visitor and channel, telling busy channels' peers why. Idempotent. */
+  close(code: ErrorCode, message: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const visitor of [...this.#waiting]) {
+      this.#dropWaiting(visitor);
+      visitor.socket.destroy();
+    }
+    for (const channel of [...this.#busy, ...this.#idle]) {
+      channel.abort(code, message);
+      channel.destroy();
+    }
+    this.#idle.length = 0;
+    this.#busy.clear();
+  }
+
+  #askForChannels(): void {
+    if (!this.#online || this.#waiting.length <= this.#requested) return;
+    const count = this.#waiting.length - this.#requested;
+    this.#requested += count;
+    this.#ctx.requestChannels(count);
+  }
+
+  #bind(channel: ServerProxyChannel, visitor: Visitor): void {
+    this.#busy.add(channel);
+    channel.bind(visitor);
+  }
+
+  #release(channel: ServerProxyChannel): void {
+    const visitor = this.#waiting.shift();
+    if (visitor) {
+      this.#bind(channel, visitor);
+      return;
+    }
+    if (this.#idle.length >= this.#ctx.options.maxIdleChannels) {
+      channel.destroy();
+      return;
+    }
+    channel.idleSince = this.#tick;
+    this.#idle.push(channel);
+  }
+
+  #dropWaiting(visitor: Visitor): void {
+    const at = this.#waiting.indexOf(visitor);
+    if (at < 0) return;
+    this.#waiting.splice(at, 1);
+    // Forget requests beyond those still waiting, in case some channels never arrive.
+    this.#requested = Math.min(this.#requested, this.#waiting.length);
+    clearTimeout(visitor.timer);
+    this.#ctx.observer.visitorClosed(visitor.mapping);
+  }
+
+  #timedOut(visitor: Visitor): void {
+    visitor.timer = undefined;
+    const message = `no answer from the client within ${this.#ctx.options.connectTimeoutMs} ms`;
+    this.#ctx.logger.warn(
+      { code: 'MUON_ERR_CONNECT_TIMEOUT', port: visitor.mapping.publicPort, visitor: visitor.id },
+      message,
+    );
+    if (this.#waiting.includes(visitor)) {
+      this.#dropWaiting(visitor);
+      visitor.socket.destroy();
+      return;
+    }
+    for (const channel of this.#busy) {
+      if (channel.visitor === visitor) {
+        channel.abort('MUON_ERR_CONNECT_TIMEOUT', message);
+        channel.destroy(); // the client is not answering on it: do not reuse
+        return;
+      }
+    }
+  }
+
+  // ProxyChannelOwner
+  channelDone(channel: ServerProxyChannel, reusable: boolean): void {
+    this.#busy.delete(channel);
+    if (reusable && !this.#closed) this.#release(channel);
+    else channel.destroy();
+  }
+
+  channelClosed(channel: ServerProxyChannel): void {
+    this.#busy.delete(channel);
+    const at = this.#idle.indexOf(channel);
+    if (at >= 0) this.#idle.splice(at, 1);
+  }
+
+  visitorConnected(visitor: Visitor): void {
+    clearTimeout(visitor.timer);
+    visitor.timer = undefined;
+    const setupMs = Number(process.hrtime.bigint() - visitor.acceptedAt) / 1e6;
+    this.#ctx.observer.visitorConnected(visitor.mapping, setupMs);
+  }
+
+  visitorDone(visitor: Visitor, bytesIn: number, bytesOut: number): void {
+    if (bytesIn > 0 || bytesOut > 0) {
+      this.#ctx.observer.traffic(this.#ctx.license(), visitor.mapping, bytesIn, bytesOut);
+    }
+    this.#ctx.observer.visitorClosed(visitor.mapping);
+  }
+
+  visitorFailed(visitor: Visitor, code: ErrorCode, message: string): void {
+    clearTimeout(visitor.timer);
+    visitor.timer = undefined;
+    this.#ctx.logger.warn(
+      { code, port: visitor.mapping.publicPort, visitor: visitor.id },
+      `visitor closed: ${message}`,
+    );
+  }
+
+  protocolError(channel: ServerProxyChannel, error: MuonError): void {
+    this.#ctx.logger.warn({ code: error.code, err: error.message }, 'proxy channel protocol error');
+    channel.framed.send({ type: 'ERROR', code: error.code, message: error.message });
+    channel.destroy();
+  }
+}
