@@ -75,6 +75,7 @@ function serverConfig(
   key: string,
   tunnelPort: number,
   plainPort: number | undefined,
+  adminPort: number,
   map: ServicePorts,
   targets: ServicePorts,
 ): string {
@@ -88,6 +89,8 @@ function serverConfig(
     `dataDir: ${JSON.stringify(dataDir)}`,
     `tunnel: ${tunnel}`,
     'publicHost: 127.0.0.1',
+    // The admin API and its SQLite store run as they do for operators, on a free port.
+    `admin: { host: 127.0.0.1, port: ${adminPort} }`,
     // info: the level operators run, and the level at which "muon server ready" is logged.
     'log: { level: info }',
     'licenses:',
@@ -143,7 +146,8 @@ export async function startMuon(root: string, mode: TunnelMode, targets: Service
     return stopped;
   };
   try {
-    const [tunnelPort, plainPort, echo, sink, source, banner] = (await freePorts(6)) as [
+    const [tunnelPort, plainPort, adminPort, echo, sink, source, banner] = (await freePorts(7)) as [
+      number,
       number,
       number,
       number,
@@ -157,7 +161,7 @@ export async function startMuon(root: string, mode: TunnelMode, targets: Service
     const usePlain = mode === 'plain' ? plainPort : undefined;
     await writeFile(
       configFile,
-      serverConfig(join(dir, 'data'), key, tunnelPort, usePlain, publicPorts, targets),
+      serverConfig(join(dir, 'data'), key, tunnelPort, usePlain, adminPort, publicPorts, targets),
       {
         mode: 0o600,
       },

@@ -15,6 +15,9 @@ export const SERVER_ENV: EnvTable = {
   MUON_TUNNEL_PLAIN_PORT: ['tunnel', 'plainPort'],
   MUON_PUBLIC_HOST: ['publicHost'],
   MUON_LOG_LEVEL: ['log', 'level'],
+  MUON_STORE_URL: ['store', 'url'],
+  MUON_ADMIN_HOST: ['admin', 'host'],
+  MUON_ADMIN_PORT: ['admin', 'port'],
 };
 
 export const CLIENT_ENV: EnvTable = {

@@ -19,6 +19,8 @@ export interface ServerFlags {
   plainPort?: string | number | undefined;
   publicHost?: string | undefined;
   logLevel?: string | undefined;
+  adminHost?: string | undefined;
+  adminPort?: string | number | undefined;
 }
 
 export const SERVER_LAYOUT: ConfigLayout<ServerFlags> = {
@@ -30,6 +32,8 @@ export const SERVER_LAYOUT: ConfigLayout<ServerFlags> = {
     plainPort: { path: ['tunnel', 'plainPort'], flag: '--plain-port' },
     publicHost: { path: ['publicHost'], flag: '--public-host' },
     logLevel: { path: ['log', 'level'], flag: '--log-level' },
+    adminHost: { path: ['admin', 'host'], flag: '--admin-host' },
+    adminPort: { path: ['admin', 'port'], flag: '--admin-port' },
   },
   paths: [['dataDir'], ['tunnel', 'tls', 'cert'], ['tunnel', 'tls', 'key']],
 };

@@ -20,6 +20,7 @@ import type { Problem } from './problems.ts';
 
 export const DEFAULT_DATA_DIR = './muon-data';
 export const DEFAULT_TUNNEL_PORT = 9443;
+export const DEFAULT_ADMIN_PORT = 9080;
 
 const mapping = section({
   protocol: z.literal('tcp', { error: 'must be tcp (the only protocol supported so far)' }).default('tcp'),
@@ -62,6 +63,17 @@ export const serverSchema = section({
     maxAuthFailuresPerMinute: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxAuthFailuresPerMinute),
     maxPendingHandshakes: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxPendingHandshakes),
   }).prefault({}),
+  store: section({
+    url: z
+      .string({ error: 'expected a string' })
+      .regex(/^(postgres(ql)?:\/\/|pglite:)/, { error: 'must start with postgres:// (or pglite: for tests)' })
+      .optional(),
+  }).prefault({}),
+  admin: section({
+    enabled: bool().default(true),
+    host: host().default('127.0.0.1'),
+    port: port().default(DEFAULT_ADMIN_PORT),
+  }).prefault({}),
   log: section({ level: logLevel().default('info') }).prefault({}),
   licenses: z.array(license, { error: 'expected a list of licenses' }).default([]),
 });
@@ -86,6 +98,12 @@ export function checkServer(config: ServerConfig): Problem[] {
   const keys = new Map<string, number>();
   const ports = new Map<number, string>([[tunnel.port, 'tunnel.port']]);
   if (tunnel.plainPort !== undefined) ports.set(tunnel.plainPort, 'tunnel.plainPort');
+  if (config.admin.enabled) {
+    const owner = ports.get(config.admin.port);
+    if (owner)
+      problems.push({ path: ['admin', 'port'], message: `${config.admin.port} is already used by ${owner}` });
+    else ports.set(config.admin.port, 'admin.port');
+  }
 
   config.licenses.forEach((license, i) => {
     const firstName = names.get(license.name);

@@ -104,13 +104,7 @@ export class ChannelPool implements ProxyChannelOwner {
   tick(): void {
     this.#tick++;
     const { heartbeatIntervalMs, idleChannelTimeoutMs } = this.#ctx.options;
-    for (const channel of this.#busy) {
-      const traffic = channel.takeTraffic();
-      const visitor = channel.visitor;
-      if (visitor && traffic && (traffic.bytesIn > 0 || traffic.bytesOut > 0)) {
-        this.#ctx.observer.traffic(this.#ctx.license(), visitor.mapping, traffic.bytesIn, traffic.bytesOut);
-      }
-    }
+    this.#reportTraffic();
     // Oldest first (the bottom of the stack), keeping the client's warm minimum.
     const reapBefore = this.#tick - Math.ceil(idleChannelTimeoutMs / heartbeatIntervalMs);
     while (this.#idle.length > this.#ctx.minIdle && (this.#idle[0]?.idleSince ?? this.#tick) <= reapBefore) {
@@ -126,12 +120,24 @@ export class ChannelPool implements ProxyChannelOwner {
       this.#dropWaiting(visitor);
       visitor.socket.destroy();
     }
+    this.#reportTraffic(); // now, while the counts are still here: the channels close later
     for (const channel of [...this.#busy, ...this.#idle]) {
       channel.abort(code, message);
       channel.destroy();
     }
     this.#idle.length = 0;
     this.#busy.clear();
+  }
+
+  /** Reports the bytes busy channels moved since their last report. */
+  #reportTraffic(): void {
+    for (const channel of this.#busy) {
+      const traffic = channel.takeTraffic();
+      const visitor = channel.visitor;
+      if (visitor && traffic && (traffic.bytesIn > 0 || traffic.bytesOut > 0)) {
+        this.#ctx.observer.traffic(this.#ctx.license(), visitor.mapping, traffic.bytesIn, traffic.bytesOut);
+      }
+    }
   }
 
   #askForChannels(): void {

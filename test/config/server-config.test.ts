@@ -22,6 +22,8 @@ test('defaults apply when nothing is configured', async (t) => {
       maxAuthFailuresPerMinute: 20,
       maxPendingHandshakes: 1024,
     },
+    store: {},
+    admin: { enabled: true, host: '127.0.0.1', port: 9080 },
     log: { level: 'info' },
     licenses: [],
   });
@@ -29,6 +31,24 @@ test('defaults apply when nothing is configured', async (t) => {
   assert.deepEqual(tls, { host: '0.0.0.0', port: 9443 });
   assert.equal(plain, undefined);
   assert.deepEqual(rest, SERVER_DEFAULTS);
+});
+
+test('the store URL and the admin listener come from file, environment and flags', async (t) => {
+  const file = await tempFile(
+    t,
+    'store: { url: "postgres://muon@db.example/muon" }\nadmin: { port: 8443 }\n',
+  );
+  const config = await loadServerConfig({
+    file,
+    env: { MUON_ADMIN_HOST: '0.0.0.0' },
+    flags: { adminPort: '9999' },
+  });
+  assert.equal(config.store.url, 'postgres://muon@db.example/muon');
+  assert.deepEqual(config.admin, { enabled: true, host: '0.0.0.0', port: 9999 });
+  const bad = await configErrorOf(loadServerConfig({ env: { MUON_STORE_URL: 'mysql://x' } }));
+  assert.match(bad, /store\.url: must start with postgres:\/\//);
+  const clash = await configErrorOf(loadServerConfig({ env: { MUON_ADMIN_PORT: '9443' } }));
+  assert.match(clash, /admin\.port: 9443 is already used by tunnel\.port/);
 });
 
 test('an empty file, or keys left without a value, mean defaults', async (t) => {
