@@ -7,5 +7,8 @@ echo "== biome (format + lint)"
 biome check .
 echo "== tsc --noEmit"
 tsc --noEmit -p .
+echo "== PostgreSQL for the store suite (scripts/postgres.sh)"
+MUON_TEST_PG_URL=${MUON_TEST_PG_URL:-$(sh scripts/postgres.sh)}
+export MUON_TEST_PG_URL
 echo "== node --test"
 exec node --test --test-reporter=spec --test-concurrency=2 --test-timeout=120000 'test/**/*.test.ts'

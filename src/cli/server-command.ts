@@ -6,16 +6,10 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
 import { formatHostPort } from '../config/host-port.ts';
-import {
-  loadServerConfig,
-  type ServerFlags,
-  toLicenseRecords,
-  toServerSettings,
-} from '../config/server-config.ts';
+import { loadServerConfig, type ServerFlags, toServerSettings } from '../config/server-config.ts';
 import { describeIoError } from '../config/yaml-file.ts';
 import { MuonError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { StaticDirectory } from '../server/static-directory.ts';
 import { closeOnSignals, say } from './lifecycle.ts';
 
 interface ServerCommandOptions extends ServerFlags {
@@ -32,11 +26,14 @@ export function registerServerCommand(program: Command): void {
     .option('--tunnel-port <port>', 'TLS tunnel port (default 9443)')
     .option('--plain-port <port>', 'plain-TCP tunnel port, unencrypted (off unless set)')
     .option('--public-host <host>', 'address the mapped public ports listen on (default 0.0.0.0)')
+    .option('--admin-host <host>', 'address of the admin API (default 127.0.0.1)')
+    .option('--admin-port <port>', 'port of the admin API (default 9080)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .addHelpText(
       'after',
       '\nPrecedence: flags > environment (MUON_DATA_DIR, MUON_TUNNEL_HOST, MUON_TUNNEL_PORT,\n' +
-        'MUON_TUNNEL_PLAIN_PORT, MUON_PUBLIC_HOST, MUON_LOG_LEVEL) > config file > defaults.\n' +
+        'MUON_TUNNEL_PLAIN_PORT, MUON_PUBLIC_HOST, MUON_STORE_URL, MUON_ADMIN_HOST, MUON_ADMIN_PORT,\n' +
+        'MUON_LOG_LEVEL) > config file > defaults.\n' +
         'Licenses and their port mappings are declared in the config file; see docs/configuration.md.',
     )
     .action(runServer);
@@ -55,7 +52,7 @@ async function runServer(options: ServerCommandOptions): Promise<void> {
   // Loaded here rather than at the top so that --help, keygen and config errors stay quick and
   // never depend on the tunnel core.
   const { loadOrCreateTlsIdentity } = await import('../net/tls-identity.ts');
-  const { TunnelServer } = await import('../server/tunnel-server.ts');
+  const { startServerRuntime } = await import('./server-runtime.ts');
 
   const { tls } = config.tunnel;
   const identity = await loadOrCreateTlsIdentity({
@@ -65,25 +62,28 @@ async function runServer(options: ServerCommandOptions): Promise<void> {
   const logger = createLogger(config.log.level);
   if (identity.generated) logger.info({ dataDir: config.dataDir }, 'generated a self-signed TLS certificate');
 
-  const settings = toServerSettings(config);
-  const server = new TunnelServer({
-    ...settings,
-    tls: { ...settings.tls, cert: identity.cert, key: identity.key },
-    directory: new StaticDirectory(toLicenseRecords(config)),
+  const runtime = await startServerRuntime(
+    config,
+    { cert: identity.cert, key: identity.key },
     logger,
-  });
-  try {
-    await server.listen();
-  } catch (error) {
-    await server.close().catch(() => {});
-    throw error;
-  }
-  closeOnSignals(() => server.close(), logger);
+    process.env,
+  );
+  const server = runtime.tunnel;
+  const settings = toServerSettings(config);
+  closeOnSignals(() => runtime.close(), logger);
 
   const tlsAddress = endpoint(server.addresses.tls, settings.tls);
   const plain = settings.plain && endpoint(server.addresses.plain, settings.plain);
+  const adminAddress = runtime.admin?.address;
+  const admin = adminAddress && { host: adminAddress.address, port: adminAddress.port };
   logger.info(
-    { tls: tlsAddress, ...(plain && { plain }), fingerprint: identity.fingerprint },
+    {
+      tls: tlsAddress,
+      ...(plain && { plain }),
+      ...(admin && { admin }),
+      store: runtime.store.location,
+      fingerprint: identity.fingerprint,
+    },
     'muon server ready',
   );
 
@@ -95,9 +95,16 @@ async function runServer(options: ServerCommandOptions): Promise<void> {
       `\nconnect a client with: muon client --server ${formatHostPort({ host: clientHost, port: tlsAddress.port })}` +
       ` --license <KEY> --fingerprint ${identity.fingerprint}`,
   );
-  if (config.licenses.length === 0) {
+  if (admin) say(`admin API on http://${formatHostPort(admin)} (store: ${runtime.store.location})`);
+  if (runtime.firstAdminPassword) {
+    // Shown once, on the terminal only: it is never written to the log.
     say(
-      'no licenses are configured yet: declare them under `licenses:` in a config file (docs/configuration.md)',
+      `first start: created admin user "admin" with password ${runtime.firstAdminPassword} (change it after logging in)`,
+    );
+  }
+  if (config.licenses.length === 0 && runtime.firstAdminPassword) {
+    say(
+      'no licenses yet: declare them under `licenses:` in a config file (docs/configuration.md) or in the admin API',
     );
   }
 }

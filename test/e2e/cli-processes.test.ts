@@ -40,10 +40,10 @@ async function stop(proc: Proc): Promise<number | null> {
   return code;
 }
 
-test('muon server and muon client processes tunnel TCP and shut down cleanly', async (t) => {
+test('muon server and muon client processes tunnel TCP, serve the admin API, and shut down cleanly', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'muon-cli-'));
   const echo = await echoServer();
-  const [tunnelPort, publicPort] = [await freePort(), await freePort()];
+  const [tunnelPort, publicPort, adminPort] = [await freePort(), await freePort(), await freePort()];
   const config = join(dir, 'muon.yaml');
   await writeFile(
     config,
@@ -51,6 +51,7 @@ test('muon server and muon client processes tunnel TCP and shut down cleanly', a
       `dataDir: ${join(dir, 'data')}`,
       `tunnel: { host: 127.0.0.1, port: ${tunnelPort} }`,
       'publicHost: 127.0.0.1',
+      `admin: { host: 127.0.0.1, port: ${adminPort} }`,
       'licenses:',
       '  - name: lab',
       `    key: "${KEY}"`,
@@ -86,6 +87,19 @@ test('muon server and muon client processes tunnel TCP and shut down cleanly', a
   visitor.end('through two processes');
   assert.equal((await reply).toString(), 'through two processes');
   visitor.destroy();
+
+  // The first start created an admin and showed its password once, on the terminal only.
+  const password = /created admin user "admin" with password (\S+)/.exec(server.output())?.[1];
+  assert.ok(password, 'the first admin password is shown');
+  assert.equal(server.output().split(password).length - 1, 1, 'and shown only once');
+  const login = await fetch(`http://127.0.0.1:${adminPort}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password }),
+  });
+  assert.equal(login.status, 200);
+  const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  assert.match(metrics, /^muon_clients_online 1$/m);
 
   assert.equal(await stop(client), 0);
   assert.equal(await stop(server), 0);

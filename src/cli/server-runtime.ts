@@ -1,0 +1,93 @@
+// Everything `muon server` runs, wired together: the store (SQLite by default), the licenses
+// declared in the YAML mirrored into it, the tunnel server reading licenses through the store,
+// metrics and traffic statistics fed by the tunnel, and the admin API. close() stops them in
+// order (tunnel first, so its last traffic is flushed to the store before the store closes).
+
+import { AdminServer } from '../admin/admin-server.ts';
+import { createAdminApp } from '../admin/app.ts';
+import { ensureFirstAdmin } from '../admin/first-admin.ts';
+import { Metrics } from '../admin/metrics.ts';
+import { SessionTokens } from '../admin/session-tokens.ts';
+import { TrafficRecorder } from '../admin/traffic-recorder.ts';
+import { type ServerConfig, toLicenseRecords, toServerSettings } from '../config/server-config.ts';
+import type { Logger } from '../log.ts';
+import { FailureLimiter } from '../net/failure-limiter.ts';
+import { combineObservers, NULL_OBSERVER } from '../server/observer.ts';
+import { TunnelServer } from '../server/tunnel-server.ts';
+import { applyDeclaredLicenses } from '../store/declared-licenses.ts';
+import { openStore, type Store } from '../store/store.ts';
+import { StoreDirectory } from '../store/store-directory.ts';
+import { storeAccounts } from './store-accounts.ts';
+
+/** How often traffic totals are written to the store. */
+const TRAFFIC_FLUSH_MS = 60_000;
+
+export interface ServerRuntime {
+  store: Store;
+  tunnel: TunnelServer;
+  admin: AdminServer | undefined;
+  metrics: Metrics;
+  /** The first admin's generated password, when this start created it: show it once, never log it. */
+  firstAdminPassword: string | undefined;
+  close(): Promise<void>;
+}
+
+export async function startServerRuntime(
+  config: ServerConfig,
+  tls: { cert: string; key: string },
+  logger: Logger,
+  env: { MUON_ADMIN_PASSWORD?: string | undefined } = {},
+): Promise<ServerRuntime> {
+  const store = await openStore({ dataDir: config.dataDir, url: config.store.url, log: logger });
+  const stops: Array<() => Promise<void>> = [() => store.close()];
+  const close = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch(() => {});
+  };
+  try {
+    await applyDeclaredLicenses(store, toLicenseRecords(config));
+    const traffic = new TrafficRecorder(
+      (entries, at) =>
+        store.traffic.add(
+          entries.map((e) => ({ ...e, licenseId: Number(e.licenseId), mappingId: Number(e.mappingId), at })),
+        ),
+      { intervalMs: TRAFFIC_FLUSH_MS, logger },
+    );
+    stops.push(() => traffic.close());
+
+    let tunnel: TunnelServer | undefined;
+    const metrics = new Metrics(() => tunnel?.publicPorts.length ?? 0);
+    const settings = toServerSettings(config);
+    tunnel = new TunnelServer({
+      ...settings,
+      tls: { ...settings.tls, ...tls },
+      directory: new StoreDirectory(store),
+      logger,
+      observer: combineObservers(metrics, { ...NULL_OBSERVER, traffic: traffic.traffic }),
+    });
+    const server = tunnel;
+    stops.push(() => server.close());
+    await tunnel.listen();
+
+    const accounts = storeAccounts(store);
+    const firstAdminPassword = await ensureFirstAdmin(accounts, env.MUON_ADMIN_PASSWORD);
+    let admin: AdminServer | undefined;
+    if (config.admin.enabled) {
+      const app = createAdminApp({
+        accounts,
+        tokens: new SessionTokens({ idleMs: 30 * 60_000, maxAgeMs: 12 * 3_600_000 }),
+        loginFailures: new FailureLimiter({ maxFailures: 10, windowMs: 15 * 60_000 }),
+        metrics,
+        logger,
+        secureCookies: false,
+      });
+      admin = new AdminServer(app, { host: config.admin.host, port: config.admin.port });
+      const adminServer = admin;
+      stops.push(() => adminServer.close());
+      await admin.listen();
+    }
+    return { store, tunnel, admin, metrics, firstAdminPassword, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

@@ -1,0 +1,316 @@
+// Port mappings: a public port (or, for http/https, a domain) → target host:port, reached through
+// a license's client. A public port is unique per family (tcp, http and https share TCP ports;
+// udp has its own); a domain is unique per protocol. Every change is announced for its license.
+
+import type { Kysely, Selectable } from 'kysely';
+import { MuonError } from '../../errors.ts';
+import type { StoreContext } from '../context.ts';
+import { isForeignKeyViolation, uniqueViolation } from '../db-errors.ts';
+import { type Page, type PageRequest, pageOf } from '../page.ts';
+import type { Database, PortFamily, PortMappingsTable, Protocol } from '../schema.ts';
+import { timeValue, toBool, toDate, toNumber, toNumberOrNull } from '../values.ts';
+
+export interface Mapping {
+  id: number;
+  licenseId: number;
+  protocol: Protocol;
+  /** Null only for an http/https mapping reached by its domain alone. */
+  publicPort: number | null;
+  domain: string | null;
+  targetHost: string;
+  targetPort: number;
+  enabled: boolean;
+  uploadLimit: number | null;
+  downloadLimit: number | null;
+  securityGroupId: number | null;
+  description: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewMapping {
+  licenseId: number;
+  protocol?: Protocol;
+  publicPort?: number | null;
+  domain?: string | null;
+  targetHost: string;
+  targetPort: number;
+  enabled?: boolean;
+  uploadLimit?: number | null;
+  downloadLimit?: number | null;
+  securityGroupId?: number | null;
+  description?: string | null;
+}
+
+/** Everything but the license: a mapping does not move between licenses (its traffic history would). */
+export type MappingPatch = Partial<Omit<NewMapping, 'licenseId'>>;
+
+export interface MappingFilter extends PageRequest {
+  licenseId?: number;
+  /** Mappings of every license this user owns. */
+  ownerId?: number;
+  protocol?: Protocol;
+  enabled?: boolean;
+  publicPort?: number;
+  securityGroupId?: number;
+}
+
+type Row = Selectable<PortMappingsTable>;
+
+export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp', 'http', 'https'];
+
+export function portFamily(protocol: Protocol): PortFamily {
+  return protocol === 'udp' ? 'udp' : 'tcp';
+}
+
+export function toMapping(row: Row): Mapping {
+  return {
+    id: toNumber(row.id),
+    licenseId: toNumber(row.license_id),
+    protocol: row.protocol,
+    publicPort: toNumberOrNull(row.public_port),
+    domain: row.domain,
+    targetHost: row.target_host,
+    targetPort: toNumber(row.target_port),
+    enabled: toBool(row.enabled),
+    uploadLimit: toNumberOrNull(row.upload_limit),
+    downloadLimit: toNumberOrNull(row.download_limit),
+    securityGroupId: toNumberOrNull(row.security_group_id),
+    description: row.description,
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+  };
+}
+
+function invalid(message: string): MuonError {
+  return new MuonError('MUON_ERR_INVALID_INPUT', message);
+}
+
+function checkPort(field: string, port: number | null | undefined): void {
+  if (port == null) return;
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw invalid(`${field}: must be a port from 1 to 65535`);
+}
+
+/** The complete mapping as it will be stored; throws INVALID_INPUT naming the field. */
+function validated(m: Required<Omit<NewMapping, 'licenseId'>>): Required<Omit<NewMapping, 'licenseId'>> {
+  if (!PROTOCOLS.includes(m.protocol)) throw invalid('protocol: must be tcp, udp, http or https');
+  checkPort('publicPort', m.publicPort);
+  checkPort('targetPort', m.targetPort);
+  if (m.targetPort == null) throw invalid('targetPort: required');
+  if (!m.targetHost || m.targetHost.trim() !== m.targetHost)
+    throw invalid('targetHost: must be a host name or address');
+  const domain = m.domain == null ? null : m.domain.toLowerCase().replace(/\.$/, '');
+  if (
+    domain !== null &&
+    !/^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(domain)
+  ) {
+    throw invalid('domain: must be a host name such as app.example.com');
+  }
+  if (m.protocol === 'tcp' || m.protocol === 'udp') {
+    if (domain !== null) throw invalid(`domain: only http and https mappings have a domain`);
+    if (m.publicPort == null) throw invalid('publicPort: required for tcp and udp mappings');
+  } else if (m.publicPort == null && domain === null) {
+    throw invalid('publicPort: an http or https mapping needs a public port, a domain, or both');
+  }
+  for (const field of ['uploadLimit', 'downloadLimit'] as const) {
+    const value = m[field];
+    if (value != null && (!Number.isSafeInteger(value) || value < 1)) {
+      throw invalid(`${field}: must be a positive integer (bytes per second) or null`);
+    }
+  }
+  return { ...m, domain };
+}
+
+function translateWrite(
+  error: unknown,
+  m: { protocol: Protocol; publicPort?: number | null; domain?: string | null },
+) {
+  const unique = uniqueViolation(error);
+  if (unique?.includes('domain')) {
+    return new MuonError('MUON_ERR_CONFLICT', `domain: ${m.domain} is already mapped for ${m.protocol}`, {
+      cause: error,
+    });
+  }
+  if (unique !== undefined) {
+    const family = portFamily(m.protocol).toUpperCase();
+    return new MuonError(
+      'MUON_ERR_PORT_CONFLICT',
+      `publicPort: ${family} port ${m.publicPort} is already mapped`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (isForeignKeyViolation(error)) {
+    return new MuonError('MUON_ERR_NOT_FOUND', 'the license or security group does not exist', {
+      cause: error,
+    });
+  }
+  return error;
+}
+
+async function mappingRow(db: Kysely<Database>, id: number): Promise<Row | undefined> {
+  return db.selectFrom('port_mappings').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export class MappingRepository {
+  readonly #ctx: StoreContext;
+
+  constructor(ctx: StoreContext) {
+    this.#ctx = ctx;
+  }
+
+  async create(input: NewMapping): Promise<Mapping> {
+    const m = validated({
+      protocol: input.protocol ?? 'tcp',
+      publicPort: input.publicPort ?? null,
+      domain: input.domain ?? null,
+      targetHost: input.targetHost,
+      targetPort: input.targetPort,
+      enabled: input.enabled ?? true,
+      uploadLimit: input.uploadLimit ?? null,
+      downloadLimit: input.downloadLimit ?? null,
+      securityGroupId: input.securityGroupId ?? null,
+      description: input.description ?? null,
+    });
+    const now = timeValue(this.#ctx.now());
+    return this.#ctx.write(async (db, changed) => {
+      try {
+        const row = await db
+          .insertInto('port_mappings')
+          .values({
+            license_id: input.licenseId,
+            protocol: m.protocol,
+            port_family: portFamily(m.protocol),
+            public_port: m.publicPort,
+            domain: m.domain,
+            target_host: m.targetHost,
+            target_port: m.targetPort,
+            enabled: m.enabled,
+            upload_limit: m.uploadLimit,
+            download_limit: m.downloadLimit,
+            security_group_id: m.securityGroupId,
+            description: m.description,
+            created_at: now,
+            updated_at: now,
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        changed(input.licenseId);
+        return toMapping(row);
+      } catch (error) {
+        throw translateWrite(error, m);
+      }
+    });
+  }
+
+  async get(id: number): Promise<Mapping | undefined> {
+    const row = await this.#ctx.read((db) => mappingRow(db, id));
+    return row && toMapping(row);
+  }
+
+  async list(filter: MappingFilter = {}): Promise<Page<Mapping>> {
+    return this.#ctx.read((db) => {
+      let query = db.selectFrom('port_mappings');
+      if (filter.licenseId !== undefined) query = query.where('license_id', '=', filter.licenseId);
+      if (filter.ownerId !== undefined) {
+        const ownerId = filter.ownerId;
+        query = query.where('license_id', 'in', (eb) =>
+          eb.selectFrom('licenses').select('licenses.id').where('licenses.owner_id', '=', ownerId),
+        );
+      }
+      if (filter.protocol !== undefined) query = query.where('protocol', '=', filter.protocol);
+      if (filter.enabled !== undefined) query = query.where('enabled', '=', filter.enabled);
+      if (filter.publicPort !== undefined) query = query.where('public_port', '=', filter.publicPort);
+      if (filter.securityGroupId !== undefined)
+        query = query.where('security_group_id', '=', filter.securityGroupId);
+      return pageOf(
+        filter,
+        () => query.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst(),
+        (limit, offset) => query.selectAll().orderBy('id').limit(limit).offset(offset).execute(),
+        toMapping,
+      );
+    });
+  }
+
+  /** Every mapping of one license, unpaginated (a license has a handful). */
+  async listByLicense(licenseId: number): Promise<Mapping[]> {
+    const rows = await this.#ctx.read((db) =>
+      db.selectFrom('port_mappings').selectAll().where('license_id', '=', licenseId).orderBy('id').execute(),
+    );
+    return rows.map(toMapping);
+  }
+
+  /** The mapping that holds a public port of a family, if any. */
+  async findByPort(family: PortFamily, publicPort: number): Promise<Mapping | undefined> {
+    const row = await this.#ctx.read((db) =>
+      db
+        .selectFrom('port_mappings')
+        .selectAll()
+        .where('port_family', '=', family)
+        .where('public_port', '=', publicPort)
+        .executeTakeFirst(),
+    );
+    return row && toMapping(row);
+  }
+
+  async update(id: number, patch: MappingPatch): Promise<Mapping> {
+    const now = timeValue(this.#ctx.now());
+    return this.#ctx.write(async (db, changed) => {
+      const before = await mappingRow(db, id);
+      if (!before) throw new MuonError('MUON_ERR_NOT_FOUND', `mapping ${id} does not exist`);
+      const current = toMapping(before);
+      const m = validated({
+        protocol: patch.protocol ?? current.protocol,
+        publicPort: patch.publicPort !== undefined ? patch.publicPort : current.publicPort,
+        domain: patch.domain !== undefined ? patch.domain : current.domain,
+        targetHost: patch.targetHost ?? current.targetHost,
+        targetPort: patch.targetPort ?? current.targetPort,
+        enabled: patch.enabled ?? current.enabled,
+        uploadLimit: patch.uploadLimit !== undefined ? patch.uploadLimit : current.uploadLimit,
+        downloadLimit: patch.downloadLimit !== undefined ? patch.downloadLimit : current.downloadLimit,
+        securityGroupId:
+          patch.securityGroupId !== undefined ? patch.securityGroupId : current.securityGroupId,
+        description: patch.description !== undefined ? patch.description : current.description,
+      });
+      try {
+        const row = await db
+          .updateTable('port_mappings')
+          .set({
+            protocol: m.protocol,
+            port_family: portFamily(m.protocol),
+            public_port: m.publicPort,
+            domain: m.domain,
+            target_host: m.targetHost,
+            target_port: m.targetPort,
+            enabled: m.enabled,
+            upload_limit: m.uploadLimit,
+            download_limit: m.downloadLimit,
+            security_group_id: m.securityGroupId,
+            description: m.description,
+            updated_at: now,
+          })
+          .where('id', '=', id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        changed(current.licenseId);
+        return toMapping(row);
+      } catch (error) {
+        throw translateWrite(error, m);
+      }
+    });
+  }
+
+  async delete(id: number): Promise<void> {
+    await this.#ctx.write(async (db, changed) => {
+      const row = await db
+        .deleteFrom('port_mappings')
+        .where('id', '=', id)
+        .returning('license_id')
+        .executeTakeFirst();
+      if (!row) throw new MuonError('MUON_ERR_NOT_FOUND', `mapping ${id} does not exist`);
+      changed(toNumber(row.license_id));
+    });
+  }
+}

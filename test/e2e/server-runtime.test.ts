@@ -1,0 +1,118 @@
+// The whole server as `muon server` runs it: SQLite store, licenses declared in YAML mirrored
+// into it, live changes made in the store applied to the running tunnel, and traffic counted
+// before a clean stop found in the store afterwards.
+
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { startServerRuntime } from '../../src/cli/server-runtime.ts';
+import { CLIENT_DEFAULTS } from '../../src/client/options.ts';
+import { TunnelClient } from '../../src/client/tunnel-client.ts';
+import { loadServerConfig } from '../../src/config/server-config.ts';
+import type { MuonError } from '../../src/errors.ts';
+import { silentLogger } from '../../src/log.ts';
+import { loadOrCreateTlsIdentity } from '../../src/net/tls-identity.ts';
+import { openStore } from '../../src/store/store.ts';
+import { dial, echoServer, freePort, listenLocal, readAll, waitFor } from '../support/net.ts';
+
+const KEY = 'runtime-license-key-0123456789abcdef';
+
+async function startRuntime(t: TestContext, targetPort: number) {
+  const dir = await mkdtemp(join(tmpdir(), 'muon-runtime-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const [tunnelPort, plainPort, adminPort, publicPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
+  const file = join(dir, 'muon.yaml');
+  await writeFile(
+    file,
+    [
+      `dataDir: ${join(dir, 'data')}`,
+      `tunnel: { host: 127.0.0.1, port: ${tunnelPort}, plainPort: ${plainPort} }`,
+      'publicHost: 127.0.0.1',
+      `admin: { host: 127.0.0.1, port: ${adminPort} }`,
+      'licenses:',
+      `  - { name: lab, key: "${KEY}", mappings: [{ port: ${publicPort}, target: "127.0.0.1:${targetPort}" }] }`,
+    ].join('\n'),
+  );
+  const config = await loadServerConfig({ file, env: {} });
+  const identity = await loadOrCreateTlsIdentity({ dataDir: config.dataDir });
+  const runtime = await startServerRuntime(config, identity, silentLogger, {
+    MUON_ADMIN_PASSWORD: 'a-test-password',
+  });
+  t.after(() => runtime.close());
+  const client = new TunnelClient({
+    ...CLIENT_DEFAULTS,
+    server: { host: '127.0.0.1', port: plainPort },
+    tls: false,
+    licenseKey: KEY,
+    logger: silentLogger,
+    minIdleChannels: 1,
+  });
+  t.after(() => client.close());
+  const online = once(client, 'online', { signal: AbortSignal.timeout(5000) });
+  client.start();
+  await online;
+  return { runtime, client, config, publicPort };
+}
+
+test('traffic counted before a clean stop is in the store afterwards', async (t) => {
+  const target = await listenLocal((socket) => {
+    socket.resume();
+    socket.on('end', () => socket.end(Buffer.alloc(50_000)));
+  });
+  t.after(() => target.close());
+  const { runtime, config, publicPort } = await startRuntime(t, target.port);
+
+  for (let i = 0; i < 2; i++) {
+    const visitor = await dial(publicPort);
+    const reply = readAll(visitor);
+    visitor.end(Buffer.alloc(100_000));
+    assert.equal((await reply).length, 50_000);
+    visitor.destroy();
+  }
+  await waitFor(() => runtime.tunnel.sessions[0]?.stats.busy === 0, 2000, 'visitors to finish');
+  await runtime.close();
+
+  const store = await openStore({ dataDir: config.dataDir });
+  t.after(() => store.close());
+  const totals = await store.traffic.totals({ granularity: 'minute' });
+  assert.deepEqual(totals, { bytesIn: 200_000n, bytesOut: 100_000n });
+  assert.equal(await store.users.countAdmins(), 1, 'the first admin was created');
+});
+
+test('changes made in the store apply to the running tunnel at once', async (t) => {
+  const echo = await echoServer();
+  t.after(() => echo.close());
+  const { runtime, client } = await startRuntime(t, echo.port);
+  const license = (await runtime.store.licenses.list()).items.find((l) => l.name === 'lab');
+  assert.ok(license);
+
+  const extra = await freePort();
+  const mapping = await runtime.store.mappings.create({
+    licenseId: license.id,
+    publicPort: extra,
+    targetHost: '127.0.0.1',
+    targetPort: echo.port,
+  });
+  await waitFor(() => runtime.tunnel.publicPorts.includes(extra), 1000, 'the new mapping to listen');
+  const visitor = await dial(extra);
+  const reply = readAll(visitor);
+  visitor.end('live');
+  assert.equal((await reply).toString(), 'live');
+
+  await runtime.store.mappings.update(mapping.id, { enabled: false });
+  await waitFor(() => !runtime.tunnel.publicPorts.includes(extra), 1000, 'the disabled mapping to close');
+
+  const fatal = once(client, 'fatal', { signal: AbortSignal.timeout(5000) });
+  await runtime.store.licenses.update(license.id, { enabled: false });
+  const [error] = (await fatal) as [MuonError];
+  assert.equal(error.code, 'MUON_ERR_LICENSE_DISABLED');
+  assert.equal(runtime.tunnel.sessions.length, 0);
+});
