@@ -17,6 +17,7 @@ import { TunnelServer } from '../server/tunnel-server.ts';
 import { applyDeclaredLicenses } from '../store/declared-licenses.ts';
 import { openStore, type Store } from '../store/store.ts';
 import { StoreDirectory } from '../store/store-directory.ts';
+import { SessionRecorder } from './session-recorder.ts';
 import { storeAccounts } from './store-accounts.ts';
 
 /** How often traffic totals are written to the store. */
@@ -45,6 +46,9 @@ export async function startServerRuntime(
   };
   try {
     await applyDeclaredLicenses(store, toLicenseRecords(config));
+    const sessions = new SessionRecorder(store, logger);
+    await sessions.recover();
+    stops.push(() => sessions.close());
     const traffic = new TrafficRecorder(
       (entries, at) =>
         store.traffic.add(
@@ -62,7 +66,7 @@ export async function startServerRuntime(
       tls: { ...settings.tls, ...tls },
       directory: new StoreDirectory(store),
       logger,
-      observer: combineObservers(metrics, { ...NULL_OBSERVER, traffic: traffic.traffic }),
+      observer: combineObservers(metrics, sessions.observer, { ...NULL_OBSERVER, traffic: traffic.traffic }),
     });
     const server = tunnel;
     stops.push(() => server.close());

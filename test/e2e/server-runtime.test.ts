@@ -85,6 +85,13 @@ test('traffic counted before a clean stop is in the store afterwards', async (t)
   const totals = await store.traffic.totals({ granularity: 'minute' });
   assert.deepEqual(totals, { bytesIn: 200_000n, bytesOut: 100_000n });
   assert.equal(await store.users.countAdmins(), 1, 'the first admin was created');
+  const [session] = (await store.connections.list()).items;
+  assert.equal(session?.licenseName, 'lab');
+  assert.equal(session?.remoteAddress, '127.0.0.1');
+  assert.equal(session?.closeCode, 'MUON_ERR_SHUTDOWN');
+  const lab = (await store.licenses.list()).items.find((l) => l.name === 'lab');
+  assert.equal(lab?.online, false, 'offline after the stop');
+  assert.ok(lab?.lastSeenAt);
 });
 
 test('changes made in the store apply to the running tunnel at once', async (t) => {
@@ -93,6 +100,12 @@ test('changes made in the store apply to the running tunnel at once', async (t) 
   const { runtime, client } = await startRuntime(t, echo.port);
   const license = (await runtime.store.licenses.list()).items.find((l) => l.name === 'lab');
   assert.ok(license);
+  let online = false;
+  for (let i = 0; i < 100 && !online; i++) {
+    online = (await runtime.store.licenses.get(license.id))?.online ?? false;
+    if (!online) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(online, true, 'online in the store while its client is');
 
   const extra = await freePort();
   const mapping = await runtime.store.mappings.create({
