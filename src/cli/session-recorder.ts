@@ -51,7 +51,7 @@ export class SessionRecorder {
     const row = rows.shift();
     if (rows.length === 0) this.#open.delete(license.id);
     const stillOnline = rows.length > 0;
-    this.#track(
+    void this.#track(
       (async () => {
         const connectionId = await row;
         if (connectionId !== undefined) await this.#store.connections.closed(connectionId, { code });
