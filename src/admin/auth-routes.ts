@@ -52,13 +52,7 @@ export function authRoutes(deps: AdminDeps): Hono<AdminEnv> {
       deps.logger.warn({ code: 'MUON_ERR_AUTH_FAILED', remote: address }, 'admin login failed');
       throw new MuonError('MUON_ERR_AUTH_FAILED', 'wrong username or password');
     }
-    const token = deps.tokens.issue(account.id);
-    setCookie(c, SESSION_COOKIE, token, {
-      httpOnly: true,
-      sameSite: 'Strict',
-      secure: deps.secureCookies,
-      path: '/',
-    });
+    const token = startSession(c, deps, account.id);
     deps.logger.info({ user: account.username, remote: address }, 'admin login');
     return c.json({ token, account: accountView(account) });
   });
@@ -82,17 +76,23 @@ export function authRoutes(deps: AdminDeps): Hono<AdminEnv> {
     }
     await deps.accounts.setPasswordHash(account.id, await hashPassword(next));
     deps.tokens.revokeUser(account.id);
-    const token = deps.tokens.issue(account.id);
-    setCookie(c, SESSION_COOKIE, token, {
-      httpOnly: true,
-      sameSite: 'Strict',
-      secure: deps.secureCookies,
-      path: '/',
-    });
+    const token = startSession(c, deps, account.id);
     return c.json({ token });
   });
 
   return routes;
+}
+
+/** Issues a session token and sets it as the console's cookie too. */
+function startSession(c: Context, deps: AdminDeps, accountId: string): string {
+  const token = deps.tokens.issue(accountId);
+  setCookie(c, SESSION_COOKIE, token, {
+    httpOnly: true,
+    sameSite: 'Strict',
+    secure: deps.secureCookies,
+    path: '/',
+  });
+  return token;
 }
 
 function bearer(c: Context): string | undefined {
