@@ -1,15 +1,9 @@
 // What a TunnelClient needs to run; the CLI builds this from config, tests build it directly.
 
 import type { Logger } from '../log.ts';
+import type { ClientTlsOptions } from '../net/dial.ts';
 
-export interface ClientTlsOptions {
-  /** SHA-256 fingerprint of the server certificate (hex, colons optional). */
-  fingerprint?: string;
-  /** PEM of a CA that signed the server certificate. */
-  ca?: string;
-  /** Name to verify in the certificate when using `ca` (defaults to the server host). */
-  servername?: string;
-}
+export type { ClientTlsOptions };
 
 export interface TunnelClientOptions {
   server: { host: string; port: number };

@@ -5,9 +5,17 @@
 
 import { isIP, type Socket, connect as tcpConnect } from 'node:net';
 import { type ConnectionOptions, checkServerIdentity, type TLSSocket, connect as tlsConnect } from 'node:tls';
-import type { ClientTlsOptions } from '../client/options.ts';
 import { MuonError } from '../errors.ts';
 import { fingerprintMatches, fingerprintOf, formatFingerprint, parseFingerprint } from './fingerprint.ts';
+
+export interface ClientTlsOptions {
+  /** SHA-256 fingerprint of the server certificate (hex, colons optional). */
+  fingerprint?: string;
+  /** PEM of a CA that signed the server certificate. */
+  ca?: string;
+  /** Name to verify in the certificate when using `ca` (defaults to the server host). */
+  servername?: string;
+}
 
 export interface DialOptions {
   host: string;
