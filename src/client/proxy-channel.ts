@@ -49,6 +49,7 @@ export class ClientProxyChannel {
     if (msg.type === 'CONNECT' && !relay) this.#start(msg);
     else if (msg.type === 'END' && relay) relay.end();
     else if (msg.type === 'DISCONNECT' && relay) relay.disconnect({ code: msg.code, message: msg.message });
+    else if (msg.type === 'ERROR') this.#owner.protocolError(this, new MuonError(msg.code, msg.message));
     else this.#unexpected(msg.type);
   }
 

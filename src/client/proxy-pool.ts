@@ -114,7 +114,7 @@ export class ProxyPool implements ChannelOwner {
   }
 
   protocolError(channel: ClientProxyChannel, error: MuonError): void {
-    this.#o.logger.warn({ code: error.code, err: error.message }, 'proxy channel protocol error');
+    this.#o.logger.warn({ code: error.code, err: error.message }, 'proxy channel closed on error');
     channel.destroy();
   }
 

@@ -75,6 +75,7 @@ export function toServerSettings(config: ServerConfig): ServerSettings {
     maxIdleChannels: limits.maxIdleChannels,
     maxAuthFailuresPerMinute: limits.maxAuthFailuresPerMinute,
     maxPendingHandshakes: limits.maxPendingHandshakes,
+    maxChannelsPerSession: limits.maxChannelsPerSession,
   };
 }
 

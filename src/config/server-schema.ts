@@ -62,6 +62,7 @@ export const serverSchema = section({
     maxIdleChannels: integer(0, 65_535).default(SERVER_DEFAULTS.maxIdleChannels),
     maxAuthFailuresPerMinute: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxAuthFailuresPerMinute),
     maxPendingHandshakes: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxPendingHandshakes),
+    maxChannelsPerSession: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxChannelsPerSession),
   }).prefault({}),
   store: section({
     url: z

@@ -85,6 +85,20 @@ export class ChannelPool implements ProxyChannelOwner {
       channel.destroy();
       return;
     }
+    const max = this.#ctx.options.maxChannelsPerSession;
+    if (this.#busy.size + this.#idle.length >= max) {
+      this.#ctx.logger.warn(
+        { code: 'MUON_ERR_POOL_EXHAUSTED', max },
+        'proxy channel refused: session at its limit',
+      );
+      framed.send({
+        type: 'ERROR',
+        code: 'MUON_ERR_POOL_EXHAUSTED',
+        message: `at most ${max} channels per session`,
+      });
+      channel.destroy();
+      return;
+    }
     if (this.#requested > 0) this.#requested--;
     this.#release(channel);
   }

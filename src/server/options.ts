@@ -35,6 +35,8 @@ export interface TunnelServerOptions {
   maxAuthFailuresPerMinute: number;
   /** Tunnel connections allowed to be mid-handshake at once; more are refused. */
   maxPendingHandshakes: number;
+  /** Proxy channels (idle + busy) one client session may hold; more are refused. */
+  maxChannelsPerSession: number;
 }
 
 export const SERVER_DEFAULTS = {
@@ -48,4 +50,5 @@ export const SERVER_DEFAULTS = {
   maxIdleChannels: 256,
   maxAuthFailuresPerMinute: 20,
   maxPendingHandshakes: 1024,
+  maxChannelsPerSession: 20_000,
 } as const satisfies Partial<TunnelServerOptions>;

@@ -21,6 +21,7 @@ test('defaults apply when nothing is configured', async (t) => {
       maxIdleChannels: 256,
       maxAuthFailuresPerMinute: 20,
       maxPendingHandshakes: 1024,
+      maxChannelsPerSession: 20_000,
     },
     store: {},
     admin: { enabled: true, host: '127.0.0.1', port: 9080 },
@@ -73,7 +74,7 @@ tunnel:
 publicHost: 10.0.0.5
 heartbeat: { interval: 10s, timeout: 1m }
 limits: { handshakeTimeout: 5s, connectTimeout: 1500, maxFrameSize: 65536, idleChannelTimeout: 1h30m, maxIdleChannels: 4,
-  maxAuthFailuresPerMinute: 5, maxPendingHandshakes: 64 }
+  maxAuthFailuresPerMinute: 5, maxPendingHandshakes: 64, maxChannelsPerSession: 500 }
 log: { level: debug }
 licenses:
   - name: home-lab
@@ -107,6 +108,7 @@ licenses:
     maxIdleChannels: 4,
     maxAuthFailuresPerMinute: 5,
     maxPendingHandshakes: 64,
+    maxChannelsPerSession: 500,
   });
   assert.equal(config.log.level, 'debug');
   assert.deepEqual(toLicenseRecords(config), [

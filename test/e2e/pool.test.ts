@@ -66,3 +66,19 @@ test('a visitor is closed when the client never answers CONNECT', async (t) => {
   assert.ok(stack.serverLog.codes().includes('MUON_ERR_CONNECT_TIMEOUT'));
   await mute.waitClosed();
 });
+
+test('a session cannot hold more proxy channels than maxChannelsPerSession', async (t) => {
+  const stack = await startStack(t, [license('lab', KEY, [])], { server: { maxChannelsPerSession: 3 } });
+  await stack.onlineClient(KEY, { minIdleChannels: 6 });
+  await waitFor(
+    () => stack.serverLog.codes().filter((c) => c === 'MUON_ERR_POOL_EXHAUSTED').length >= 3,
+    3000,
+    'refusals',
+  );
+  assert.equal(stack.server.sessions[0]?.stats.idle, 3);
+  await waitFor(
+    () => stack.clientLog.codes().includes('MUON_ERR_POOL_EXHAUSTED'),
+    3000,
+    'the client to hear why',
+  );
+});
