@@ -8,9 +8,11 @@ import { secureHeaders } from 'hono/secure-headers';
 import { type ErrorCode, ErrorCodes, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { FailureLimiter } from '../net/failure-limiter.ts';
+import type { Store } from '../store/store.ts';
 import type { Account, Accounts } from './accounts.ts';
 import { authRoutes } from './auth-routes.ts';
 import { type ErrorBody, statusOf } from './http-errors.ts';
+import { licenseRoutes } from './license-routes.ts';
 import type { Metrics } from './metrics.ts';
 import type { SessionTokens } from './session-tokens.ts';
 
@@ -23,6 +25,8 @@ export interface AdminDeps {
   logger: Logger;
   /** Marks the session cookie Secure (the console is served over HTTPS). */
   secureCookies: boolean;
+  /** The store behind the management endpoints (licenses, mappings). */
+  store?: Store;
 }
 
 export interface AdminEnv {
@@ -46,6 +50,7 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
     c.body(await deps.metrics.text(), 200, { 'content-type': deps.metrics.contentType }),
   );
   app.route('/api/auth', authRoutes(deps));
+  if (deps.store) app.route('/api', licenseRoutes({ ...deps, store: deps.store }));
 
   app.notFound((c) =>
     respond(c, new MuonError('MUON_ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`)),

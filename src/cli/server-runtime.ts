@@ -83,6 +83,7 @@ export async function startServerRuntime(
         metrics,
         logger,
         secureCookies: false,
+        store,
       });
       admin = new AdminServer(app, { host: config.admin.host, port: config.admin.port });
       const adminServer = admin;

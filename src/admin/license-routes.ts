@@ -1,0 +1,177 @@
+// Licenses and their port mappings over HTTP. An admin sees and manages everything; a regular
+// user only their own licenses (someone else's answer 404, as if they did not exist), and only
+// public ports that the port pool allows for the license. Every change reaches the running
+// tunnel at once through the store's change events.
+
+import { type Context, Hono } from 'hono';
+import { z } from 'zod';
+import { MuonError } from '../errors.ts';
+import type { License } from '../store/repositories/licenses.ts';
+import type { Mapping } from '../store/repositories/mappings.ts';
+import type { Store } from '../store/store.ts';
+import type { AdminDeps, AdminEnv } from './app.ts';
+import { requireAccount } from './auth-routes.ts';
+import { parseJson } from './validate.ts';
+
+const limit = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable();
+const NewLicenseBody = z.strictObject({
+  name: z.string().trim().min(1).max(64),
+  ownerId: z.number().int().positive().optional(),
+  enabled: z.boolean().optional(),
+  uploadLimit: limit.optional(),
+  downloadLimit: limit.optional(),
+  description: z.string().max(500).nullable().optional(),
+});
+const LicensePatchBody = NewLicenseBody.omit({ ownerId: true }).partial();
+const NewMappingBody = z.strictObject({
+  protocol: z.literal('tcp').default('tcp'),
+  publicPort: z.number().int().min(1).max(65_535),
+  targetHost: z.string().trim().min(1).max(253),
+  targetPort: z.number().int().min(1).max(65_535),
+  enabled: z.boolean().optional(),
+  description: z.string().max(500).nullable().optional(),
+});
+const MappingPatchBody = NewMappingBody.omit({ protocol: true }).partial();
+
+export function licenseRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv> {
+  const { store } = deps;
+  const routes = new Hono<AdminEnv>();
+  routes.use('*', requireAccount(deps));
+
+  routes.get('/licenses', async (c) => {
+    const q = c.req.query();
+    const page = await store.licenses.list({
+      ...pageOf(q),
+      ...(isAdmin(c) ? (q.ownerId ? { ownerId: idOf(q.ownerId) } : {}) : { ownerId: accountId(c) }),
+      ...(q.search ? { search: q.search } : {}),
+    });
+    return c.json(page);
+  });
+
+  routes.post('/licenses', async (c) => {
+    const body = await parseJson(c, NewLicenseBody);
+    if (body.ownerId !== undefined && !isAdmin(c) && body.ownerId !== accountId(c)) {
+      throw new MuonError('MUON_ERR_FORBIDDEN', 'only an admin may create licenses for other users', {
+        field: 'ownerId',
+      });
+    }
+    const license = await store.licenses.create({
+      ...stripUndefined(body),
+      ownerId: body.ownerId ?? accountId(c),
+    });
+    return c.json(license, 201);
+  });
+
+  routes.get('/licenses/:id', async (c) => c.json(await visibleLicense(c, store)));
+
+  routes.patch('/licenses/:id', async (c) => {
+    const license = await visibleLicense(c, store);
+    const body = await parseJson(c, LicensePatchBody);
+    return c.json(await store.licenses.update(license.id, stripUndefined(body)));
+  });
+
+  routes.post('/licenses/:id/reset-key', async (c) => {
+    const license = await visibleLicense(c, store);
+    return c.json(await store.licenses.resetKey(license.id));
+  });
+
+  routes.delete('/licenses/:id', async (c) => {
+    const license = await visibleLicense(c, store);
+    await store.licenses.delete(license.id);
+    return c.body(null, 204);
+  });
+
+  routes.get('/licenses/:id/mappings', async (c) => {
+    const license = await visibleLicense(c, store);
+    return c.json({ items: await store.mappings.listByLicense(license.id) });
+  });
+
+  routes.post('/licenses/:id/mappings', async (c) => {
+    const license = await visibleLicense(c, store);
+    const body = await parseJson(c, NewMappingBody);
+    await checkPortAllowed(store, license.id, body.publicPort);
+    const mapping = await store.mappings.create({ ...stripUndefined(body), licenseId: license.id });
+    return c.json(mapping, 201);
+  });
+
+  routes.patch('/mappings/:id', async (c) => {
+    const mapping = await visibleMapping(c, store);
+    const body = await parseJson(c, MappingPatchBody);
+    if (body.publicPort !== undefined && body.publicPort !== mapping.publicPort) {
+      await checkPortAllowed(store, mapping.licenseId, body.publicPort);
+    }
+    return c.json(await store.mappings.update(mapping.id, stripUndefined(body)));
+  });
+
+  routes.delete('/mappings/:id', async (c) => {
+    const mapping = await visibleMapping(c, store);
+    await store.mappings.delete(mapping.id);
+    return c.body(null, 204);
+  });
+
+  return routes;
+}
+
+function isAdmin(c: Context<AdminEnv>): boolean {
+  return c.get('account').role === 'admin';
+}
+
+function accountId(c: Context<AdminEnv>): number {
+  return Number(c.get('account').id);
+}
+
+function idOf(text: string | undefined): number {
+  if (!text || !/^[1-9]\d{0,9}$/.test(text))
+    throw new MuonError('MUON_ERR_NOT_FOUND', `no object with id ${text}`);
+  return Number(text);
+}
+
+function pageOf(q: Record<string, string>): { limit?: number; offset?: number } {
+  const page: { limit?: number; offset?: number } = {};
+  for (const key of ['limit', 'offset'] as const) {
+    const value = q[key];
+    if (value === undefined) continue;
+    if (!/^\d{1,9}$/.test(value)) {
+      throw new MuonError('MUON_ERR_INVALID_INPUT', `${key}: must be a whole number`, { field: key });
+    }
+    page[key] = Number(value);
+  }
+  return page;
+}
+
+/** The license named in the path, if the caller may see it; 404 otherwise. */
+async function visibleLicense(c: Context<AdminEnv>, store: Store): Promise<License> {
+  const id = idOf(c.req.param('id'));
+  const license = await store.licenses.get(id);
+  if (!license || (!isAdmin(c) && license.ownerId !== accountId(c))) {
+    throw new MuonError('MUON_ERR_NOT_FOUND', `license ${id} does not exist`);
+  }
+  return license;
+}
+
+async function visibleMapping(c: Context<AdminEnv>, store: Store): Promise<Mapping> {
+  const id = idOf(c.req.param('id'));
+  const mapping = await store.mappings.get(id);
+  const license = mapping && (await store.licenses.get(mapping.licenseId));
+  if (!mapping || !license || (!isAdmin(c) && license.ownerId !== accountId(c))) {
+    throw new MuonError('MUON_ERR_NOT_FOUND', `mapping ${id} does not exist`);
+  }
+  return mapping;
+}
+
+async function checkPortAllowed(store: Store, licenseId: number, port: number): Promise<void> {
+  if (!(await store.portGroups.isPortAllowed(licenseId, port))) {
+    throw new MuonError(
+      'MUON_ERR_FORBIDDEN',
+      `port ${port} is not in the port pool allowed for this license`,
+      {
+        field: 'publicPort',
+      },
+    );
+  }
+}
+
+/** zod leaves absent optional keys undefined; the store's types want them absent. */
+function stripUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as never;
+}

@@ -1,0 +1,175 @@
+// Managing licenses and mappings over the admin API against the running server: what an admin
+// creates is live at once, a regular user sees and changes only their own objects, and ports
+// outside the pool allowed for a license are refused.
+
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { hashPassword } from '../../src/admin/passwords.ts';
+import { startServerRuntime } from '../../src/cli/server-runtime.ts';
+import { CLIENT_DEFAULTS } from '../../src/client/options.ts';
+import { TunnelClient } from '../../src/client/tunnel-client.ts';
+import { loadServerConfig } from '../../src/config/server-config.ts';
+import type { MuonError } from '../../src/errors.ts';
+import { silentLogger } from '../../src/log.ts';
+import { loadOrCreateTlsIdentity } from '../../src/net/tls-identity.ts';
+import { closedWithin, dial, echoServer, freePort, readAll, waitFor } from '../support/net.ts';
+
+const ADMIN_PASSWORD = 'admin-password-for-tests';
+
+async function start(t: TestContext) {
+  const dir = await mkdtemp(join(tmpdir(), 'muon-api-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const [tunnelPort, plainPort, adminPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const file = join(dir, 'muon.yaml');
+  await writeFile(
+    file,
+    [
+      `dataDir: ${join(dir, 'data')}`,
+      `tunnel: { host: 127.0.0.1, port: ${tunnelPort}, plainPort: ${plainPort} }`,
+      'publicHost: 127.0.0.1',
+      `admin: { host: 127.0.0.1, port: ${adminPort} }`,
+    ].join('\n'),
+  );
+  const config = await loadServerConfig({ file, env: {} });
+  const identity = await loadOrCreateTlsIdentity({ dataDir: config.dataDir });
+  const runtime = await startServerRuntime(config, identity, silentLogger, {
+    MUON_ADMIN_PASSWORD: ADMIN_PASSWORD,
+  });
+  t.after(() => runtime.close());
+  const base = `http://127.0.0.1:${adminPort}`;
+  const call = async (method: string, path: string, token: string, body?: unknown) => {
+    const response = await fetch(base + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+      },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, json: text ? JSON.parse(text) : undefined };
+  };
+  const login = async (username: string, password: string): Promise<string> => {
+    const response = await fetch(`${base}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, password }),
+    });
+    return ((await response.json()) as { token: string }).token;
+  };
+  const client = (key: string) => {
+    const c = new TunnelClient({
+      ...CLIENT_DEFAULTS,
+      server: { host: '127.0.0.1', port: plainPort },
+      tls: false,
+      licenseKey: key,
+      logger: silentLogger,
+      minIdleChannels: 1,
+    });
+    t.after(() => c.close());
+    c.start();
+    return c;
+  };
+  return { runtime, call, login, client };
+}
+
+test('an admin creates a license and a mapping over HTTP; both are live at once', async (t) => {
+  const echo = await echoServer();
+  t.after(() => echo.close());
+  const { runtime, call, login, client } = await start(t);
+  const admin = await login('admin', ADMIN_PASSWORD);
+  const port = await freePort();
+  const group = await runtime.store.portGroups.create({ name: 'public' });
+  await runtime.store.portPool.create({ portStart: port, groupId: group.id });
+  await runtime.store.portGroups.assign(group.id, { scope: 'global' });
+
+  const created = await call('POST', '/api/licenses', admin, { name: 'home-lab' });
+  assert.equal(created.status, 201);
+  assert.equal(typeof created.json.key, 'string');
+  const c = client(created.json.key);
+  await once(c, 'online', { signal: AbortSignal.timeout(5000) });
+
+  const mapping = await call('POST', `/api/licenses/${created.json.id}/mappings`, admin, {
+    publicPort: port,
+    targetHost: '127.0.0.1',
+    targetPort: echo.port,
+  });
+  assert.equal(mapping.status, 201);
+  await waitFor(() => runtime.tunnel.publicPorts.includes(port), 1000, 'the mapping to listen');
+  const visitor = await dial(port);
+  const reply = readAll(visitor);
+  visitor.end('over the API');
+  assert.equal((await reply).toString(), 'over the API');
+
+  const held = await dial(port);
+  held.on('error', () => {});
+  assert.equal((await call('DELETE', `/api/mappings/${mapping.json.id}`, admin)).status, 204);
+  assert.equal(await closedWithin(held, 2000), true, 'its visitors are closed');
+  await waitFor(() => !runtime.tunnel.publicPorts.includes(port), 1000, 'the port to close');
+
+  const fatal = once(c, 'fatal', { signal: AbortSignal.timeout(5000) });
+  const reset = await call('POST', `/api/licenses/${created.json.id}/reset-key`, admin);
+  assert.notEqual(reset.json.key, created.json.key);
+  assert.equal(((await fatal) as [MuonError])[0].code, 'MUON_ERR_AUTH_FAILED', 'the old key stops working');
+});
+
+test('a regular user sees and changes only their own licenses, within the allowed ports', async (t) => {
+  const { runtime, call, login } = await start(t);
+  await runtime.store.users.create({
+    username: 'alice',
+    passwordHash: await hashPassword('alice-password-1'),
+  });
+  await runtime.store.users.create({ username: 'bob', passwordHash: await hashPassword('bob-password-12') });
+  const alice = await login('alice', 'alice-password-1');
+  const bob = await login('bob', 'bob-password-12');
+  const admin = await login('admin', ADMIN_PASSWORD);
+
+  const mine = await call('POST', '/api/licenses', alice, { name: 'alice-lab' });
+  assert.equal(mine.status, 201);
+  const theirs = await call('POST', '/api/licenses', bob, { name: 'bob-lab' });
+
+  const list = await call('GET', '/api/licenses', alice);
+  assert.deepEqual(
+    list.json.items.map((l: { name: string }) => l.name),
+    ['alice-lab'],
+  );
+  for (const [method, path, body] of [
+    ['GET', `/api/licenses/${theirs.json.id}`, undefined],
+    ['PATCH', `/api/licenses/${theirs.json.id}`, { enabled: false }],
+    ['POST', `/api/licenses/${theirs.json.id}/reset-key`, undefined],
+    ['DELETE', `/api/licenses/${theirs.json.id}`, undefined],
+    [
+      'POST',
+      `/api/licenses/${theirs.json.id}/mappings`,
+      { publicPort: 20000, targetHost: 'x', targetPort: 1 },
+    ],
+  ] as const) {
+    const answer = await call(method, path, alice, body);
+    assert.equal(answer.status, 404, `${method} ${path}`);
+  }
+  const forOthers = await call('POST', '/api/licenses', alice, {
+    name: 'sneaky',
+    ownerId: Number(theirs.json.ownerId),
+  });
+  assert.equal(forOthers.status, 403);
+
+  const outside = await call('POST', `/api/licenses/${mine.json.id}/mappings`, alice, {
+    publicPort: 20000,
+    targetHost: '127.0.0.1',
+    targetPort: 22,
+  });
+  assert.equal(outside.status, 403);
+  assert.equal(outside.json.error.field, 'publicPort');
+
+  const all = await call('GET', '/api/licenses', admin);
+  assert.deepEqual(all.json.items.map((l: { name: string }) => l.name).sort(), ['alice-lab', 'bob-lab']);
+  const bad = await call('PATCH', `/api/licenses/${mine.json.id}`, alice, { uploadLimit: -1 });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.error.field, 'uploadLimit');
+  const unknownField = await call('POST', '/api/licenses', alice, { name: 'x', color: 'blue' });
+  assert.equal(unknownField.status, 400);
+});
