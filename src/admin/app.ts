@@ -12,9 +12,11 @@ import type { Store } from '../store/store.ts';
 import type { Account, Accounts } from './accounts.ts';
 import { authRoutes } from './auth-routes.ts';
 import { type ErrorBody, statusOf } from './http-errors.ts';
-import { licenseRoutes } from './license-routes.ts';
+import { licenseRoutes, mappingRoutes } from './license-routes.ts';
 import type { Metrics } from './metrics.ts';
+import { portGroupRoutes, portPoolRoutes } from './port-routes.ts';
 import type { SessionTokens } from './session-tokens.ts';
+import { userRoutes } from './user-routes.ts';
 
 export interface AdminDeps {
   accounts: Accounts;
@@ -50,7 +52,14 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
     c.body(await deps.metrics.text(), 200, { 'content-type': deps.metrics.contentType }),
   );
   app.route('/api/auth', authRoutes(deps));
-  if (deps.store) app.route('/api', licenseRoutes({ ...deps, store: deps.store }));
+  if (deps.store) {
+    const withStore = { ...deps, store: deps.store };
+    app.route('/api/users', userRoutes(withStore));
+    app.route('/api/port-pool', portPoolRoutes(withStore));
+    app.route('/api/port-groups', portGroupRoutes(withStore));
+    app.route('/api/licenses', licenseRoutes(withStore));
+    app.route('/api/mappings', mappingRoutes(withStore));
+  }
 
   app.notFound((c) =>
     respond(c, new MuonError('MUON_ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`)),

@@ -11,6 +11,7 @@ import type { Mapping } from '../store/repositories/mappings.ts';
 import type { Store } from '../store/store.ts';
 import type { AdminDeps, AdminEnv } from './app.ts';
 import { requireAccount } from './auth-routes.ts';
+import { accountId, idOf, isAdmin, pageOf, stripUndefined } from './route-helpers.ts';
 import { parseJson } from './validate.ts';
 
 const limit = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable();
@@ -38,7 +39,7 @@ export function licenseRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv
   const routes = new Hono<AdminEnv>();
   routes.use('*', requireAccount(deps));
 
-  routes.get('/licenses', async (c) => {
+  routes.get('/', async (c) => {
     const q = c.req.query();
     const page = await store.licenses.list({
       ...pageOf(q),
@@ -48,7 +49,7 @@ export function licenseRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv
     return c.json(page);
   });
 
-  routes.post('/licenses', async (c) => {
+  routes.post('/', async (c) => {
     const body = await parseJson(c, NewLicenseBody);
     if (body.ownerId !== undefined && !isAdmin(c) && body.ownerId !== accountId(c)) {
       throw new MuonError('MUON_ERR_FORBIDDEN', 'only an admin may create licenses for other users', {
@@ -62,31 +63,31 @@ export function licenseRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv
     return c.json(license, 201);
   });
 
-  routes.get('/licenses/:id', async (c) => c.json(await visibleLicense(c, store)));
+  routes.get('/:id', async (c) => c.json(await visibleLicense(c, store)));
 
-  routes.patch('/licenses/:id', async (c) => {
+  routes.patch('/:id', async (c) => {
     const license = await visibleLicense(c, store);
     const body = await parseJson(c, LicensePatchBody);
     return c.json(await store.licenses.update(license.id, stripUndefined(body)));
   });
 
-  routes.post('/licenses/:id/reset-key', async (c) => {
+  routes.post('/:id/reset-key', async (c) => {
     const license = await visibleLicense(c, store);
     return c.json(await store.licenses.resetKey(license.id));
   });
 
-  routes.delete('/licenses/:id', async (c) => {
+  routes.delete('/:id', async (c) => {
     const license = await visibleLicense(c, store);
     await store.licenses.delete(license.id);
     return c.body(null, 204);
   });
 
-  routes.get('/licenses/:id/mappings', async (c) => {
+  routes.get('/:id/mappings', async (c) => {
     const license = await visibleLicense(c, store);
     return c.json({ items: await store.mappings.listByLicense(license.id) });
   });
 
-  routes.post('/licenses/:id/mappings', async (c) => {
+  routes.post('/:id/mappings', async (c) => {
     const license = await visibleLicense(c, store);
     const body = await parseJson(c, NewMappingBody);
     await checkPortAllowed(store, license.id, body.publicPort);
@@ -94,7 +95,15 @@ export function licenseRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv
     return c.json(mapping, 201);
   });
 
-  routes.patch('/mappings/:id', async (c) => {
+  return routes;
+}
+
+export function mappingRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv> {
+  const { store } = deps;
+  const routes = new Hono<AdminEnv>();
+  routes.use('*', requireAccount(deps));
+
+  routes.patch('/:id', async (c) => {
     const mapping = await visibleMapping(c, store);
     const body = await parseJson(c, MappingPatchBody);
     if (body.publicPort !== undefined && body.publicPort !== mapping.publicPort) {
@@ -103,40 +112,13 @@ export function licenseRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv
     return c.json(await store.mappings.update(mapping.id, stripUndefined(body)));
   });
 
-  routes.delete('/mappings/:id', async (c) => {
+  routes.delete('/:id', async (c) => {
     const mapping = await visibleMapping(c, store);
     await store.mappings.delete(mapping.id);
     return c.body(null, 204);
   });
 
   return routes;
-}
-
-function isAdmin(c: Context<AdminEnv>): boolean {
-  return c.get('account').role === 'admin';
-}
-
-function accountId(c: Context<AdminEnv>): number {
-  return Number(c.get('account').id);
-}
-
-function idOf(text: string | undefined): number {
-  if (!text || !/^[1-9]\d{0,9}$/.test(text))
-    throw new MuonError('MUON_ERR_NOT_FOUND', `no object with id ${text}`);
-  return Number(text);
-}
-
-function pageOf(q: Record<string, string>): { limit?: number; offset?: number } {
-  const page: { limit?: number; offset?: number } = {};
-  for (const key of ['limit', 'offset'] as const) {
-    const value = q[key];
-    if (value === undefined) continue;
-    if (!/^\d{1,9}$/.test(value)) {
-      throw new MuonError('MUON_ERR_INVALID_INPUT', `${key}: must be a whole number`, { field: key });
-    }
-    page[key] = Number(value);
-  }
-  return page;
 }
 
 /** The license named in the path, if the caller may see it; 404 otherwise. */
@@ -169,9 +151,4 @@ async function checkPortAllowed(store: Store, licenseId: number, port: number): 
       },
     );
   }
-}
-
-/** zod leaves absent optional keys undefined; the store's types want them absent. */
-function stripUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as never;
 }

@@ -173,3 +173,52 @@ test('a regular user sees and changes only their own licenses, within the allowe
   const unknownField = await call('POST', '/api/licenses', alice, { name: 'x', color: 'blue' });
   assert.equal(unknownField.status, 400);
 });
+
+test('admins manage users and the port pool; a pool group assigned to a user opens its ports to them', async (t) => {
+  const { call, login } = await start(t);
+  const admin = await login('admin', ADMIN_PASSWORD);
+
+  const carol = await call('POST', '/api/users', admin, { username: 'carol', password: 'carol-password-1' });
+  assert.equal(carol.status, 201);
+  assert.equal(JSON.stringify(carol.json).includes('carol-password-1'), false, 'no password in the answer');
+  assert.equal('passwordHash' in carol.json, false);
+  const dave = await call('POST', '/api/users', admin, { username: 'dave', password: 'dave-password-12' });
+  const carolToken = await login('carol', 'carol-password-1');
+  const daveToken = await login('dave', 'dave-password-12');
+  assert.equal((await call('GET', '/api/users', carolToken)).status, 403, 'users are for admins');
+  assert.equal((await call('POST', '/api/port-pool', carolToken, { portStart: 1 })).status, 403);
+
+  const group = await call('POST', '/api/port-groups', admin, { name: 'carol-ports' });
+  const range = await call('POST', '/api/port-pool', admin, {
+    portStart: 21000,
+    portEnd: 21009,
+    groupId: group.json.id,
+  });
+  assert.equal(range.status, 201);
+  const assigned = await call('POST', `/api/port-groups/${group.json.id}/assignments`, admin, {
+    scope: 'user',
+    userId: carol.json.id,
+  });
+  assert.equal(assigned.status, 201);
+
+  const carolLicense = await call('POST', '/api/licenses', carolToken, { name: 'carol-lab' });
+  const daveLicense = await call('POST', '/api/licenses', daveToken, { name: 'dave-lab' });
+  const mapping = { publicPort: 21005, targetHost: '127.0.0.1', targetPort: 22 };
+  assert.equal(
+    (await call('POST', `/api/licenses/${carolLicense.json.id}/mappings`, carolToken, mapping)).status,
+    201,
+  );
+  assert.equal(
+    (await call('POST', `/api/licenses/${daveLicense.json.id}/mappings`, daveToken, mapping)).status,
+    403,
+  );
+  const taken = await call('POST', `/api/licenses/${carolLicense.json.id}/mappings`, carolToken, mapping);
+  assert.equal(taken.status, 409, 'one mapping per public port');
+
+  assert.equal((await call('PATCH', `/api/users/${dave.json.id}`, admin, { enabled: false })).status, 200);
+  assert.equal((await call('GET', '/api/auth/me', daveToken)).status, 401, 'a disabled user is logged out');
+  const me = await call('GET', '/api/auth/me', admin);
+  const last = await call('PATCH', `/api/users/${me.json.account.id}`, admin, { enabled: false });
+  assert.equal(last.status, 409);
+  assert.equal(last.json.error.code, 'MUON_ERR_CONFLICT');
+});
