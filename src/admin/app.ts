@@ -15,6 +15,8 @@ import { type ErrorBody, statusOf } from './http-errors.ts';
 import { licenseRoutes, mappingRoutes } from './license-routes.ts';
 import type { Metrics } from './metrics.ts';
 import { portGroupRoutes, portPoolRoutes } from './port-routes.ts';
+import { reportRoutes } from './report-routes.ts';
+import { securityGroupRoutes } from './security-group-routes.ts';
 import type { SessionTokens } from './session-tokens.ts';
 import { userRoutes } from './user-routes.ts';
 
@@ -59,6 +61,8 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
     app.route('/api/port-groups', portGroupRoutes(withStore));
     app.route('/api/licenses', licenseRoutes(withStore));
     app.route('/api/mappings', mappingRoutes(withStore));
+    app.route('/api/security-groups', securityGroupRoutes(withStore));
+    app.route('/api/reports', reportRoutes(withStore));
   }
 
   app.notFound((c) =>

@@ -46,6 +46,7 @@ export function authRoutes(deps: AdminDeps): Hono<AdminEnv> {
     }
     const account = await deps.accounts.findByUsername(username);
     const ok = account?.passwordHash ? await checkPassword(account.passwordHash, password) : false;
+    void recordLogin(deps, account, username, address, ok && account?.enabled === true);
     if (!account || !ok || !account.enabled) {
       deps.loginFailures.fail(address);
       deps.loginFailures.fail(userKey);
@@ -81,6 +82,22 @@ export function authRoutes(deps: AdminDeps): Hono<AdminEnv> {
   });
 
   return routes;
+}
+
+/** Writes the attempt to the store's login log, if there is a store; never fails the login. */
+async function recordLogin(
+  deps: AdminDeps,
+  account: Account | undefined,
+  username: string,
+  remoteAddress: string,
+  success: boolean,
+): Promise<void> {
+  if (!deps.store) return;
+  await deps.store.logins
+    .record({ userId: account ? Number(account.id) : null, username, remoteAddress, success })
+    .catch((error: unknown) =>
+      deps.logger.warn({ err: (error as Error).message }, 'could not record a login'),
+    );
 }
 
 /** Issues a session token and sets it as the console's cookie too. */

@@ -22,6 +22,10 @@ import { storeAccounts } from './store-accounts.ts';
 
 /** How often traffic totals are written to the store. */
 const TRAFFIC_FLUSH_MS = 60_000;
+/** How often minute buckets are rolled up to hours, days and months, and old rows pruned. */
+const ROLL_UP_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+const RETAIN = { minute: 2 * DAY_MS, hour: 90 * DAY_MS, day: 3 * 366 * DAY_MS };
 
 export interface ServerRuntime {
   store: Store;
@@ -57,6 +61,18 @@ export async function startServerRuntime(
       { intervalMs: TRAFFIC_FLUSH_MS, logger },
     );
     stops.push(() => traffic.close());
+    let lastRollUp: Date | undefined;
+    const rollUp = setInterval(() => {
+      const now = new Date();
+      store.traffic
+        .rollUp({ now, retain: RETAIN, ...(lastRollUp && { since: lastRollUp }) })
+        .then(() => {
+          lastRollUp = now;
+        })
+        .catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'traffic roll-up failed'));
+    }, ROLL_UP_MS);
+    rollUp.unref();
+    stops.push(async () => clearInterval(rollUp));
 
     let tunnel: TunnelServer | undefined;
     const metrics = new Metrics(() => tunnel?.publicPorts.length ?? 0);
