@@ -222,3 +222,114 @@ test('admins manage users and the port pool; a pool group assigned to a user ope
   assert.equal(last.status, 409);
   assert.equal(last.json.error.code, 'MUON_ERR_CONFLICT');
 });
+
+test('disabling a license or its owner over HTTP kicks the client, closes visitors and ports; an old key fails', async (t) => {
+  const echo = await echoServer();
+  t.after(() => echo.close());
+  const { runtime, call, login, client } = await start(t);
+  const admin = await login('admin', ADMIN_PASSWORD);
+  const [portA, portB] = [await freePort(), await freePort()];
+  const group = await call('POST', '/api/port-groups', admin, { name: 'all' });
+  for (const p of [portA, portB])
+    await call('POST', '/api/port-pool', admin, { portStart: p, groupId: group.json.id });
+  await call('POST', `/api/port-groups/${group.json.id}/assignments`, admin, { scope: 'global' });
+  const frank = await call('POST', '/api/users', admin, { username: 'frank', password: 'frank-password-1' });
+
+  const a = await call('POST', '/api/licenses', admin, { name: 'a' });
+  const b = await call('POST', '/api/licenses', admin, { name: 'b', ownerId: frank.json.id });
+  for (const [license, port] of [
+    [a, portA],
+    [b, portB],
+  ] as const) {
+    await call('POST', `/api/licenses/${license.json.id}/mappings`, admin, {
+      publicPort: port,
+      targetHost: '127.0.0.1',
+      targetPort: echo.port,
+    });
+  }
+  const clientA = client(a.json.key);
+  const clientB = client(b.json.key);
+  await Promise.all([once(clientA, 'online'), once(clientB, 'online')]);
+  await waitFor(
+    () => runtime.tunnel.publicPorts.includes(portA) && runtime.tunnel.publicPorts.includes(portB),
+    2000,
+    'ports',
+  );
+  const visitorA = await dial(portA);
+  visitorA.on('error', () => {});
+
+  const kickedA = once(clientA, 'fatal', { signal: AbortSignal.timeout(5000) });
+  assert.equal((await call('PATCH', `/api/licenses/${a.json.id}`, admin, { enabled: false })).status, 200);
+  assert.equal(((await kickedA) as [MuonError])[0].code, 'MUON_ERR_LICENSE_DISABLED');
+  assert.equal(await closedWithin(visitorA, 2000), true);
+  await waitFor(() => !runtime.tunnel.publicPorts.includes(portA), 1000, 'port A closed');
+
+  const kickedB = once(clientB, 'fatal', { signal: AbortSignal.timeout(5000) });
+  assert.equal((await call('PATCH', `/api/users/${frank.json.id}`, admin, { enabled: false })).status, 200);
+  assert.equal(
+    ((await kickedB) as [MuonError])[0].code,
+    'MUON_ERR_LICENSE_DISABLED',
+    'disabling the owner disables the license',
+  );
+  await waitFor(() => !runtime.tunnel.publicPorts.includes(portB), 1000, 'port B closed');
+
+  await call('PATCH', `/api/licenses/${a.json.id}`, admin, { enabled: true });
+  await call('POST', `/api/licenses/${a.json.id}/reset-key`, admin);
+  const stale = client(a.json.key);
+  assert.equal(
+    ((await once(stale, 'fatal', { signal: AbortSignal.timeout(5000) })) as [MuonError])[0].code,
+    'MUON_ERR_AUTH_FAILED',
+  );
+});
+
+test('invalid requests are refused with 400 and the field at fault', async (t) => {
+  const { call, login } = await start(t);
+  const admin = await login('admin', ADMIN_PASSWORD);
+  const license = await call('POST', '/api/licenses', admin, { name: 'v' });
+  const cases: Array<[string, string, unknown, string]> = [
+    ['POST', '/api/licenses', {}, 'name'],
+    ['POST', '/api/licenses', { name: '' }, 'name'],
+    ['POST', '/api/licenses', { name: 'x', downloadLimit: 1.5 }, 'downloadLimit'],
+    ['POST', '/api/licenses', { name: 'x', enabled: 'yes' }, 'enabled'],
+    ['PATCH', `/api/licenses/${license.json.id}`, { description: 'x'.repeat(501) }, 'description'],
+    [
+      'POST',
+      `/api/licenses/${license.json.id}/mappings`,
+      { publicPort: 0, targetHost: 'h', targetPort: 1 },
+      'publicPort',
+    ],
+    [
+      'POST',
+      `/api/licenses/${license.json.id}/mappings`,
+      { publicPort: 1, targetHost: '', targetPort: 1 },
+      'targetHost',
+    ],
+    [
+      'POST',
+      `/api/licenses/${license.json.id}/mappings`,
+      { publicPort: 1, targetHost: 'h', targetPort: 70000 },
+      'targetPort',
+    ],
+    [
+      'POST',
+      `/api/licenses/${license.json.id}/mappings`,
+      { publicPort: 1, targetHost: 'h', targetPort: 1, protocol: 'udp' },
+      'protocol',
+    ],
+    ['POST', '/api/users', { username: 'bad name', password: 'long-enough-password' }, 'username'],
+    ['POST', '/api/users', { username: 'ok', password: 'short' }, 'password'],
+    ['POST', '/api/users', { username: 'ok', password: 'long-enough-password', role: 'root' }, 'role'],
+    ['POST', '/api/port-pool', { portStart: 70000 }, 'portStart'],
+    ['POST', '/api/port-groups', { name: '' }, 'name'],
+    ['POST', '/api/port-groups/1/assignments', { scope: 'user' }, 'userId'],
+    ['GET', '/api/licenses?limit=abc', undefined, 'limit'],
+  ];
+  for (const [method, path, body, field] of cases) {
+    const answer = await call(method, path, admin, body);
+    assert.equal(answer.status, 400, `${method} ${path} ${JSON.stringify(body)}`);
+    assert.equal(answer.json.error.code, 'MUON_ERR_INVALID_INPUT');
+    assert.equal(answer.json.error.field, field, `${method} ${path} ${JSON.stringify(body)}`);
+  }
+  assert.equal((await call('GET', '/api/licenses/abc', admin)).status, 404);
+  assert.equal((await call('GET', '/api/licenses/999999', admin)).status, 404);
+});
