@@ -6,12 +6,11 @@
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { MuonError } from '../errors.ts';
-import type { License } from '../store/repositories/licenses.ts';
 import type { Mapping } from '../store/repositories/mappings.ts';
 import type { Store } from '../store/store.ts';
 import type { AdminDeps, AdminEnv } from './app.ts';
 import { requireAccount } from './auth-routes.ts';
-import { accountId, idOf, isAdmin, pageOf, stripUndefined } from './route-helpers.ts';
+import { accountId, idOf, isAdmin, pageOf, stripUndefined, visibleLicense } from './route-helpers.ts';
 import { parseJson } from './validate.ts';
 
 const limit = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable();
@@ -63,32 +62,32 @@ export function licenseRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv
     return c.json(license, 201);
   });
 
-  routes.get('/:id', async (c) => c.json(await visibleLicense(c, store)));
+  routes.get('/:id', async (c) => c.json(await visibleLicense(c, store, idOf(c.req.param('id')))));
 
   routes.patch('/:id', async (c) => {
-    const license = await visibleLicense(c, store);
+    const license = await visibleLicense(c, store, idOf(c.req.param('id')));
     const body = await parseJson(c, LicensePatchBody);
     return c.json(await store.licenses.update(license.id, stripUndefined(body)));
   });
 
   routes.post('/:id/reset-key', async (c) => {
-    const license = await visibleLicense(c, store);
+    const license = await visibleLicense(c, store, idOf(c.req.param('id')));
     return c.json(await store.licenses.resetKey(license.id));
   });
 
   routes.delete('/:id', async (c) => {
-    const license = await visibleLicense(c, store);
+    const license = await visibleLicense(c, store, idOf(c.req.param('id')));
     await store.licenses.delete(license.id);
     return c.body(null, 204);
   });
 
   routes.get('/:id/mappings', async (c) => {
-    const license = await visibleLicense(c, store);
+    const license = await visibleLicense(c, store, idOf(c.req.param('id')));
     return c.json({ items: await store.mappings.listByLicense(license.id) });
   });
 
   routes.post('/:id/mappings', async (c) => {
-    const license = await visibleLicense(c, store);
+    const license = await visibleLicense(c, store, idOf(c.req.param('id')));
     const body = await parseJson(c, NewMappingBody);
     await checkPortAllowed(store, license.id, body.publicPort);
     const mapping = await store.mappings.create({ ...stripUndefined(body), licenseId: license.id });
@@ -121,23 +120,11 @@ export function mappingRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv
   return routes;
 }
 
-/** The license named in the path, if the caller may see it; 404 otherwise. */
-async function visibleLicense(c: Context<AdminEnv>, store: Store): Promise<License> {
-  const id = idOf(c.req.param('id'));
-  const license = await store.licenses.get(id);
-  if (!license || (!isAdmin(c) && license.ownerId !== accountId(c))) {
-    throw new MuonError('MUON_ERR_NOT_FOUND', `license ${id} does not exist`);
-  }
-  return license;
-}
-
 async function visibleMapping(c: Context<AdminEnv>, store: Store): Promise<Mapping> {
   const id = idOf(c.req.param('id'));
   const mapping = await store.mappings.get(id);
-  const license = mapping && (await store.licenses.get(mapping.licenseId));
-  if (!mapping || !license || (!isAdmin(c) && license.ownerId !== accountId(c))) {
-    throw new MuonError('MUON_ERR_NOT_FOUND', `mapping ${id} does not exist`);
-  }
+  if (!mapping) throw new MuonError('MUON_ERR_NOT_FOUND', `mapping ${id} does not exist`);
+  await visibleLicense(c, store, mapping.licenseId);
   return mapping;
 }
 

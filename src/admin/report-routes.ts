@@ -7,7 +7,7 @@ import { MuonError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 import type { AdminDeps, AdminEnv } from './app.ts';
 import { requireAccount } from './auth-routes.ts';
-import { accountId, idOf, isAdmin, pageOf, requireAdmin } from './route-helpers.ts';
+import { accountId, idOf, isAdmin, pageOf, requireAdmin, visibleLicense } from './route-helpers.ts';
 
 const GRANULARITIES = ['minute', 'hour', 'day', 'month'] as const;
 
@@ -47,7 +47,7 @@ export function reportRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv>
 
   routes.get('/connections', async (c) => {
     const q = c.req.query();
-    if (q.licenseId) await ownLicense(c, store, idOf(q.licenseId));
+    if (q.licenseId) await visibleLicense(c, store, idOf(q.licenseId));
     else if (!isAdmin(c))
       throw new MuonError('MUON_ERR_INVALID_INPUT', 'licenseId: required', { field: 'licenseId' });
     return c.json(
@@ -67,13 +67,6 @@ export function reportRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv>
   return routes;
 }
 
-async function ownLicense(c: Context<AdminEnv>, store: Store, id: number): Promise<void> {
-  const license = await store.licenses.get(id);
-  if (!license || (!isAdmin(c) && license.ownerId !== accountId(c))) {
-    throw new MuonError('MUON_ERR_NOT_FOUND', `license ${id} does not exist`);
-  }
-}
-
 /** One mapping, one license, or (admins only) everything. */
 async function trafficScope(
   c: Context<AdminEnv>,
@@ -83,12 +76,12 @@ async function trafficScope(
   if (q.mappingId) {
     const mapping = await store.mappings.get(idOf(q.mappingId));
     if (!mapping) throw new MuonError('MUON_ERR_NOT_FOUND', `mapping ${q.mappingId} does not exist`);
-    await ownLicense(c, store, mapping.licenseId);
+    await visibleLicense(c, store, mapping.licenseId);
     return { mappingId: mapping.id };
   }
   if (q.licenseId) {
     const id = idOf(q.licenseId);
-    await ownLicense(c, store, id);
+    await visibleLicense(c, store, id);
     return { licenseId: id };
   }
   if (!isAdmin(c))

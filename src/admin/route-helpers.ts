@@ -3,6 +3,8 @@
 
 import type { Context, MiddlewareHandler } from 'hono';
 import { MuonError } from '../errors.ts';
+import type { License } from '../store/repositories/licenses.ts';
+import type { Store } from '../store/store.ts';
 import type { AdminEnv } from './app.ts';
 
 export function isAdmin(c: Context<AdminEnv>): boolean {
@@ -43,4 +45,13 @@ export function pageOf(q: Record<string, string>): { limit?: number; offset?: nu
 /** zod leaves absent optional keys undefined; the store's types want them absent. */
 export function stripUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as never;
+}
+
+/** License `id` if the caller may see it (an admin, or its owner); 404 otherwise. */
+export async function visibleLicense(c: Context<AdminEnv>, store: Store, id: number): Promise<License> {
+  const license = await store.licenses.get(id);
+  if (!license || (!isAdmin(c) && license.ownerId !== accountId(c))) {
+    throw new MuonError('MUON_ERR_NOT_FOUND', `license ${id} does not exist`);
+  }
+  return license;
 }
