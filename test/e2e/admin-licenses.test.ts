@@ -4,78 +4,13 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { hashPassword } from '../../src/admin/passwords.ts';
-import { startServerRuntime } from '../../src/cli/server-runtime.ts';
-import { CLIENT_DEFAULTS } from '../../src/client/options.ts';
-import { TunnelClient } from '../../src/client/tunnel-client.ts';
-import { loadServerConfig } from '../../src/config/server-config.ts';
 import type { MuonError } from '../../src/errors.ts';
-import { silentLogger } from '../../src/log.ts';
-import { loadOrCreateTlsIdentity } from '../../src/net/tls-identity.ts';
 import { closedWithin, dial, echoServer, freePort, readAll, waitFor } from '../support/net.ts';
+import { ADMIN_PASSWORD, startRuntime } from '../support/runtime.ts';
 
-const ADMIN_PASSWORD = 'admin-password-for-tests';
-
-async function start(t: TestContext) {
-  const dir = await mkdtemp(join(tmpdir(), 'muon-api-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const [tunnelPort, plainPort, adminPort] = await Promise.all([freePort(), freePort(), freePort()]);
-  const file = join(dir, 'muon.yaml');
-  await writeFile(
-    file,
-    [
-      `dataDir: ${join(dir, 'data')}`,
-      `tunnel: { host: 127.0.0.1, port: ${tunnelPort}, plainPort: ${plainPort} }`,
-      'publicHost: 127.0.0.1',
-      `admin: { host: 127.0.0.1, port: ${adminPort} }`,
-    ].join('\n'),
-  );
-  const config = await loadServerConfig({ file, env: {} });
-  const identity = await loadOrCreateTlsIdentity({ dataDir: config.dataDir });
-  const runtime = await startServerRuntime(config, identity, silentLogger, {
-    MUON_ADMIN_PASSWORD: ADMIN_PASSWORD,
-  });
-  t.after(() => runtime.close());
-  const base = `http://127.0.0.1:${adminPort}`;
-  const call = async (method: string, path: string, token: string, body?: unknown) => {
-    const response = await fetch(base + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined && { 'content-type': 'application/json' }),
-      },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return { status: response.status, json: text ? JSON.parse(text) : undefined };
-  };
-  const login = async (username: string, password: string): Promise<string> => {
-    const response = await fetch(`${base}/api/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username, password }),
-    });
-    return ((await response.json()) as { token: string }).token;
-  };
-  const client = (key: string) => {
-    const c = new TunnelClient({
-      ...CLIENT_DEFAULTS,
-      server: { host: '127.0.0.1', port: plainPort },
-      tls: false,
-      licenseKey: key,
-      logger: silentLogger,
-      minIdleChannels: 1,
-    });
-    t.after(() => c.close());
-    c.start();
-    return c;
-  };
-  return { runtime, call, login, client };
-}
+const start = (t: TestContext) => startRuntime(t);
 
 test('an admin creates a license and a mapping over HTTP; both are live at once', async (t) => {
   const echo = await echoServer();

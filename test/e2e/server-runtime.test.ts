@@ -4,62 +4,23 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { startServerRuntime } from '../../src/cli/server-runtime.ts';
-import { CLIENT_DEFAULTS } from '../../src/client/options.ts';
-import { TunnelClient } from '../../src/client/tunnel-client.ts';
-import { loadServerConfig } from '../../src/config/server-config.ts';
 import type { MuonError } from '../../src/errors.ts';
-import { silentLogger } from '../../src/log.ts';
-import { loadOrCreateTlsIdentity } from '../../src/net/tls-identity.ts';
 import { openStore } from '../../src/store/store.ts';
 import { dial, echoServer, freePort, listenLocal, readAll, waitFor } from '../support/net.ts';
+import { startRuntime } from '../support/runtime.ts';
 
 const KEY = 'runtime-license-key-0123456789abcdef';
 
-async function startRuntime(t: TestContext, targetPort: number) {
-  const dir = await mkdtemp(join(tmpdir(), 'muon-runtime-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const [tunnelPort, plainPort, adminPort, publicPort] = await Promise.all([
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
+async function startWithLab(t: TestContext, targetPort: number) {
+  const publicPort = await freePort();
+  const started = await startRuntime(t, [
+    'licenses:',
+    `  - { name: lab, key: "${KEY}", mappings: [{ port: ${publicPort}, target: "127.0.0.1:${targetPort}" }] }`,
   ]);
-  const file = join(dir, 'muon.yaml');
-  await writeFile(
-    file,
-    [
-      `dataDir: ${join(dir, 'data')}`,
-      `tunnel: { host: 127.0.0.1, port: ${tunnelPort}, plainPort: ${plainPort} }`,
-      'publicHost: 127.0.0.1',
-      `admin: { host: 127.0.0.1, port: ${adminPort} }`,
-      'licenses:',
-      `  - { name: lab, key: "${KEY}", mappings: [{ port: ${publicPort}, target: "127.0.0.1:${targetPort}" }] }`,
-    ].join('\n'),
-  );
-  const config = await loadServerConfig({ file, env: {} });
-  const identity = await loadOrCreateTlsIdentity({ dataDir: config.dataDir });
-  const runtime = await startServerRuntime(config, identity, silentLogger, {
-    MUON_ADMIN_PASSWORD: 'a-test-password',
-  });
-  t.after(() => runtime.close());
-  const client = new TunnelClient({
-    ...CLIENT_DEFAULTS,
-    server: { host: '127.0.0.1', port: plainPort },
-    tls: false,
-    licenseKey: KEY,
-    logger: silentLogger,
-    minIdleChannels: 1,
-  });
-  t.after(() => client.close());
-  const online = once(client, 'online', { signal: AbortSignal.timeout(5000) });
-  client.start();
-  await online;
-  return { runtime, client, config, publicPort };
+  const client = started.client(KEY);
+  await once(client, 'online', { signal: AbortSignal.timeout(5000) });
+  return { ...started, client, publicPort };
 }
 
 test('traffic counted before a clean stop is in the store afterwards', async (t) => {
@@ -68,7 +29,7 @@ test('traffic counted before a clean stop is in the store afterwards', async (t)
     socket.on('end', () => socket.end(Buffer.alloc(50_000)));
   });
   t.after(() => target.close());
-  const { runtime, config, publicPort } = await startRuntime(t, target.port);
+  const { runtime, config, publicPort } = await startWithLab(t, target.port);
 
   for (let i = 0; i < 2; i++) {
     const visitor = await dial(publicPort);
@@ -97,7 +58,7 @@ test('traffic counted before a clean stop is in the store afterwards', async (t)
 test('changes made in the store apply to the running tunnel at once', async (t) => {
   const echo = await echoServer();
   t.after(() => echo.close());
-  const { runtime, client } = await startRuntime(t, echo.port);
+  const { runtime, client } = await startWithLab(t, echo.port);
   const license = (await runtime.store.licenses.list()).items.find((l) => l.name === 'lab');
   assert.ok(license);
   let online = false;
