@@ -93,7 +93,31 @@ function checkPort(field: string, port: number | null | undefined): void {
 }
 
 /** The complete mapping as it will be stored; throws INVALID_INPUT naming the field. */
-function validated(m: Required<Omit<NewMapping, 'licenseId'>>): Required<Omit<NewMapping, 'licenseId'>> {
+type MappingFields = Required<Omit<NewMapping, 'licenseId'>>;
+
+/** The table's columns for a mapping's fields (shared by insert and update). */
+function columnsOf(m: MappingFields) {
+  return {
+    protocol: m.protocol,
+    port_family: portFamily(m.protocol),
+    public_port: m.publicPort,
+    domain: m.domain,
+    target_host: m.targetHost,
+    target_port: m.targetPort,
+    enabled: m.enabled,
+    upload_limit: m.uploadLimit,
+    download_limit: m.downloadLimit,
+    security_group_id: m.securityGroupId,
+    description: m.description,
+  };
+}
+
+/** The keys of a patch that are set (undefined means "keep"; null is a value). */
+function definedOnly<T extends object>(patch: T): Partial<T> {
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function validated(m: MappingFields): MappingFields {
   if (!PROTOCOLS.includes(m.protocol)) throw invalid('protocol: must be tcp, udp, http or https');
   checkPort('publicPort', m.publicPort);
   checkPort('targetPort', m.targetPort);
@@ -181,17 +205,7 @@ export class MappingRepository {
           .insertInto('port_mappings')
           .values({
             license_id: input.licenseId,
-            protocol: m.protocol,
-            port_family: portFamily(m.protocol),
-            public_port: m.publicPort,
-            domain: m.domain,
-            target_host: m.targetHost,
-            target_port: m.targetPort,
-            enabled: m.enabled,
-            upload_limit: m.uploadLimit,
-            download_limit: m.downloadLimit,
-            security_group_id: m.securityGroupId,
-            description: m.description,
+            ...columnsOf(m),
             created_at: now,
             updated_at: now,
           })
@@ -261,34 +275,13 @@ export class MappingRepository {
       const before = await mappingRow(db, id);
       if (!before) throw new MuonError('MUON_ERR_NOT_FOUND', `mapping ${id} does not exist`);
       const current = toMapping(before);
-      const m = validated({
-        protocol: patch.protocol ?? current.protocol,
-        publicPort: patch.publicPort !== undefined ? patch.publicPort : current.publicPort,
-        domain: patch.domain !== undefined ? patch.domain : current.domain,
-        targetHost: patch.targetHost ?? current.targetHost,
-        targetPort: patch.targetPort ?? current.targetPort,
-        enabled: patch.enabled ?? current.enabled,
-        uploadLimit: patch.uploadLimit !== undefined ? patch.uploadLimit : current.uploadLimit,
-        downloadLimit: patch.downloadLimit !== undefined ? patch.downloadLimit : current.downloadLimit,
-        securityGroupId:
-          patch.securityGroupId !== undefined ? patch.securityGroupId : current.securityGroupId,
-        description: patch.description !== undefined ? patch.description : current.description,
-      });
+      const { id: _id, licenseId: _license, createdAt: _created, updatedAt: _updated, ...fields } = current;
+      const m = validated({ ...fields, ...definedOnly(patch) });
       try {
         const row = await db
           .updateTable('port_mappings')
           .set({
-            protocol: m.protocol,
-            port_family: portFamily(m.protocol),
-            public_port: m.publicPort,
-            domain: m.domain,
-            target_host: m.targetHost,
-            target_port: m.targetPort,
-            enabled: m.enabled,
-            upload_limit: m.uploadLimit,
-            download_limit: m.downloadLimit,
-            security_group_id: m.securityGroupId,
-            description: m.description,
+            ...columnsOf(m),
             updated_at: now,
           })
           .where('id', '=', id)
