@@ -5,7 +5,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
-import { type ErrorCode, ErrorCodes, MuonError } from '../errors.ts';
+import { type ErrorCode, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { FailureLimiter } from '../net/failure-limiter.ts';
 import type { Store } from '../store/store.ts';
@@ -91,9 +91,4 @@ function respond(c: Context, error: Error): Response {
 /** The address of the HTTP client (for rate limits and logs). */
 export function clientAddress(c: Context): string {
   return getConnInfo(c).remote.address ?? '';
-}
-
-/** The default message of a code, for responses that must not say more. */
-export function messageOf(code: ErrorCode): string {
-  return ErrorCodes[code];
 }

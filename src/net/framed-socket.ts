@@ -35,13 +35,9 @@ export class FramedSocket implements FrameSink {
     this.#onProtocolError = onProtocolError;
     this.#decoder = new FrameDecoder(this, options);
     socket.on('data', (chunk: Buffer) => this.#onChunk(chunk));
-    // Resets and the like end in 'close', which the owner handles; keep the cause for logs.
-    socket.on('error', (error) => {
-      this.lastError = error;
-    });
+    // Resets and the like end in 'close', which the owner handles.
+    socket.on('error', () => {});
   }
-
-  lastError: Error | undefined;
 
   /** Routes what arrives next to `handler`, first replaying anything held by hold(). */
   setHandler(handler: FrameHandler): void {

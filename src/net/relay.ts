@@ -59,10 +59,6 @@ export class Relay {
     return taken;
   }
 
-  get finished(): boolean {
-    return this.#finished;
-  }
-
   /** We have sent END or DISCONNECT: a DISCONNECT from the peer now is only its answer. */
   get terminatorSent(): boolean {
     return this.#sentTerminator;

@@ -55,10 +55,6 @@ export class PublicPorts {
     entry.server.close();
   }
 
-  isBound(port: number): boolean {
-    return this.#entries.has(port);
-  }
-
   get ports(): number[] {
     return [...this.#entries.keys()];
   }

@@ -102,7 +102,7 @@ describe('session lifecycle', () => {
     const visitor = await dial(port);
     visitor.on('error', () => {});
     visitor.write('x');
-    await waitFor(() => (client.session?.pool.stats.idle ?? 0) < 2 || true);
+    await waitFor(() => stack.server.sessions[0]?.stats.busy === 1, 2000, 'the visitor to be bound');
 
     const fatal = once(client, 'fatal', { signal: AbortSignal.timeout(5000) });
     stack.directory.update({ ...lab, enabled: false });
