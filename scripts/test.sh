@@ -5,10 +5,14 @@ set -eu
 cd "$(dirname "$0")/.."
 echo "== biome (format + lint)"
 biome check .
-echo "== tsc --noEmit"
+echo "== tsc --noEmit (server) and vue-tsc --noEmit (console)"
 tsc --noEmit -p .
+vue-tsc --noEmit -p console
 echo "== PostgreSQL for the store suite (scripts/postgres.sh)"
 MUON_TEST_PG_URL=${MUON_TEST_PG_URL:-$(sh scripts/postgres.sh)}
 export MUON_TEST_PG_URL
+echo "== Chromium for the console's browser tests (scripts/chromium.sh)"
+MUON_TEST_CHROMIUM=${MUON_TEST_CHROMIUM:-$(sh scripts/chromium.sh)}
+export MUON_TEST_CHROMIUM
 echo "== node --test"
 exec node --test --test-reporter=spec --test-concurrency=2 --test-timeout=120000 'test/**/*.test.ts'

@@ -24,4 +24,5 @@ if [ ! -f "$stamp" ] || [ "$root/package-lock.json" -nt "$stamp" ]; then
   (cd "$root" && npm ci --no-fund --no-audit --loglevel=error >&2)
   touch "$stamp"
 fi
+sh "$root/scripts/build-console.sh"
 exec "$@"

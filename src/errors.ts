@@ -21,6 +21,8 @@ export const ErrorCodes = {
   MUON_ERR_CONNECT_TIMEOUT: 'The tunnel did not set up the visitor connection in time.',
   MUON_ERR_NO_CLIENT: 'No client is online for this public port.',
   MUON_ERR_POOL_EXHAUSTED: 'The client has reached its maximum number of proxy channels.',
+  MUON_ERR_ACCESS_DENIED: "The visitor's address is not allowed by the mapping's security group.",
+  MUON_ERR_CONNECTION_LIMIT: 'The mapping or license already has its maximum number of visitor connections.',
   MUON_ERR_PORT_IN_USE: 'The public port is already bound by another mapping or process.',
   MUON_ERR_PORT_CONFLICT: 'Two mappings claim the same public port.',
   MUON_ERR_CONFIG: 'A configuration value is missing or invalid.',

@@ -11,12 +11,14 @@ import type { FailureLimiter } from '../net/failure-limiter.ts';
 import type { Store } from '../store/store.ts';
 import type { Account, Accounts } from './accounts.ts';
 import { authRoutes } from './auth-routes.ts';
+import { type ConsoleAssets, consoleMissing } from './console-assets.ts';
 import { type ErrorBody, statusOf } from './http-errors.ts';
 import { licenseRoutes, mappingRoutes } from './license-routes.ts';
 import type { Metrics } from './metrics.ts';
 import { portGroupRoutes, portPoolRoutes } from './port-routes.ts';
 import { reportRoutes } from './report-routes.ts';
 import { securityGroupRoutes } from './security-group-routes.ts';
+import { type ServerInfo, serverRoutes } from './server-routes.ts';
 import type { SessionTokens } from './session-tokens.ts';
 import { userRoutes } from './user-routes.ts';
 
@@ -31,6 +33,18 @@ export interface AdminDeps {
   secureCookies: boolean;
   /** The store behind the management endpoints (licenses, mappings). */
   store?: Store;
+  /**
+   * Accounts that still have a generated password (the first admin after the first start):
+   * login tells the console to ask for a new one. Forgotten at restart, like the sessions.
+   */
+  generatedPasswords?: Set<string>;
+  /** Tunnel addresses and certificate fingerprint, for the console's client command. */
+  serverInfo?: () => ServerInfo;
+  /**
+   * The built web console, served on every GET outside /api; null when it was not built (a
+   * page says how to build it); absent for an API-only app.
+   */
+  console?: ConsoleAssets | null;
 }
 
 export interface AdminEnv {
@@ -64,6 +78,14 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
     app.route('/api/security-groups', securityGroupRoutes(withStore));
     app.route('/api/reports', reportRoutes(withStore));
   }
+  if (deps.serverInfo) app.route('/api/server', serverRoutes({ ...deps, serverInfo: deps.serverInfo }));
+  if (deps.console !== undefined) {
+    const assets = deps.console;
+    app.on(['GET', 'HEAD'], '*', (c, next) => {
+      if (c.req.path.startsWith('/api/')) return next();
+      return assets ? assets.serve(c) : consoleMissing(c);
+    });
+  }
 
   app.notFound((c) =>
     respond(c, new MuonError('MUON_ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`)),
@@ -84,8 +106,14 @@ function failure(code: ErrorCode): never {
 function respond(c: Context, error: Error): Response {
   const known = error instanceof MuonError ? error : new MuonError('MUON_ERR_INTERNAL');
   const body: ErrorBody = { error: { code: known.code, message: known.message } };
-  if (known.field !== undefined) body.error.field = known.field;
+  const field = known.field ?? fieldNamedIn(known.message);
+  if (field !== undefined) body.error.field = field;
   return c.json(body, statusOf(known.code) as 400);
+}
+
+/** The store names the field an error concerns as the message's prefix: "name: already taken". */
+function fieldNamedIn(message: string): string | undefined {
+  return /^([a-z][A-Za-z0-9]{0,40}): /.exec(message)?.[1];
 }
 
 /** The address of the HTTP client (for rate limits and logs). */

@@ -25,13 +25,23 @@ export function accountView(account: Account) {
 export function requireAccount(deps: AdminDeps): MiddlewareHandler<AdminEnv> {
   return async (c, next) => {
     const token = bearer(c) ?? getCookie(c, SESSION_COOKIE);
-    const session = token ? deps.tokens.use(token) : undefined;
-    const account = session ? await deps.accounts.get(session.userId) : undefined;
-    if (!token || !account?.enabled) throw new MuonError('MUON_ERR_UNAUTHORIZED', 'log in first');
+    const account = await sessionAccount(c, deps);
+    if (!token || !account) throw new MuonError('MUON_ERR_UNAUTHORIZED', 'log in first');
+    if (!bearer(c) && crossSite(c)) {
+      throw new MuonError('MUON_ERR_FORBIDDEN', 'a change from another site is refused (cookie session)');
+    }
     c.set('account', account);
     c.set('token', token);
     await next();
   };
+}
+
+/** The enabled account of the request's live session, if any. */
+async function sessionAccount(c: Context, deps: AdminDeps): Promise<Account | undefined> {
+  const token = bearer(c) ?? getCookie(c, SESSION_COOKIE);
+  const session = token ? deps.tokens.use(token) : undefined;
+  const account = session ? await deps.accounts.get(session.userId) : undefined;
+  return account?.enabled ? account : undefined;
 }
 
 export function authRoutes(deps: AdminDeps): Hono<AdminEnv> {
@@ -46,8 +56,16 @@ export function authRoutes(deps: AdminDeps): Hono<AdminEnv> {
     }
     const account = await deps.accounts.findByUsername(username);
     const ok = account?.passwordHash ? await checkPassword(account.passwordHash, password) : false;
-    void recordLogin(deps, account, username, address, ok && account?.enabled === true);
-    if (!account || !ok || !account.enabled) {
+    // The log (admins only) says why; the answer to the client does not.
+    const reason = !account
+      ? 'unknown user'
+      : !ok
+        ? 'wrong password'
+        : !account.enabled
+          ? 'user disabled'
+          : null;
+    await recordLogin(deps, account, username, address, reason);
+    if (reason !== null || !account) {
       deps.loginFailures.fail(address);
       deps.loginFailures.fail(userKey);
       deps.logger.warn({ code: 'MUON_ERR_AUTH_FAILED', remote: address }, 'admin login failed');
@@ -55,7 +73,7 @@ export function authRoutes(deps: AdminDeps): Hono<AdminEnv> {
     }
     const token = startSession(c, deps, account.id);
     deps.logger.info({ user: account.username, remote: address }, 'admin login');
-    return c.json({ token, account: accountView(account) });
+    return c.json({ token, account: accountView(account), mustChangePassword: mustChange(deps, account) });
   });
 
   routes.use('/logout', requireAccount(deps));
@@ -65,8 +83,23 @@ export function authRoutes(deps: AdminDeps): Hono<AdminEnv> {
     return c.body(null, 204);
   });
 
+  // Like /me, but a missing session is an answer rather than an error: the console asks this
+  // at every load, and a 401 there would only be noise in the browser's console.
+  routes.get('/session', async (c) => {
+    const account = await sessionAccount(c, deps);
+    return c.json({
+      account: account ? accountView(account) : null,
+      mustChangePassword: account ? mustChange(deps, account) : false,
+    });
+  });
+
   routes.use('/me', requireAccount(deps));
-  routes.get('/me', (c) => c.json({ account: accountView(c.get('account')) }));
+  routes.get('/me', (c) =>
+    c.json({
+      account: accountView(c.get('account')),
+      mustChangePassword: mustChange(deps, c.get('account')),
+    }),
+  );
 
   routes.use('/password', requireAccount(deps));
   routes.post('/password', async (c) => {
@@ -76,6 +109,7 @@ export function authRoutes(deps: AdminDeps): Hono<AdminEnv> {
       throw new MuonError('MUON_ERR_AUTH_FAILED', 'the current password is wrong');
     }
     await deps.accounts.setPasswordHash(account.id, await hashPassword(next));
+    deps.generatedPasswords?.delete(account.id);
     deps.tokens.revokeUser(account.id);
     const token = startSession(c, deps, account.id);
     return c.json({ token });
@@ -84,17 +118,28 @@ export function authRoutes(deps: AdminDeps): Hono<AdminEnv> {
   return routes;
 }
 
+/** True while the account still has the password the server generated at its first start. */
+function mustChange(deps: AdminDeps, account: Account): boolean {
+  return deps.generatedPasswords?.has(account.id) ?? false;
+}
+
 /** Writes the attempt to the store's login log, if there is a store; never fails the login. */
 async function recordLogin(
   deps: AdminDeps,
   account: Account | undefined,
   username: string,
   remoteAddress: string,
-  success: boolean,
+  failure: string | null,
 ): Promise<void> {
   if (!deps.store) return;
   await deps.store.logins
-    .record({ userId: account ? Number(account.id) : null, username, remoteAddress, success })
+    .record({
+      userId: account ? Number(account.id) : null,
+      username,
+      remoteAddress,
+      success: failure === null,
+      reason: failure,
+    })
     .catch((error: unknown) =>
       deps.logger.warn({ err: (error as Error).message }, 'could not record a login'),
     );
@@ -110,6 +155,22 @@ function startSession(c: Context, deps: AdminDeps, accountId: string): string {
     path: '/',
   });
   return token;
+}
+
+/**
+ * A state-changing request whose Origin is not this server. The SameSite=Strict cookie already
+ * keeps other sites' requests from carrying the session; this check holds even where a browser
+ * or a proxy gets SameSite wrong.
+ */
+function crossSite(c: Context): boolean {
+  if (c.req.method === 'GET' || c.req.method === 'HEAD') return false;
+  const origin = c.req.header('origin');
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== c.req.header('host');
+  } catch {
+    return true;
+  }
 }
 
 function bearer(c: Context): string | undefined {

@@ -6,32 +6,51 @@
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { MuonError } from '../errors.ts';
-import type { Mapping } from '../store/repositories/mappings.ts';
+import { MAX_CONNECTIONS } from '../store/repositories/licenses.ts';
+import { type Mapping, PROTOCOLS } from '../store/repositories/mappings.ts';
 import type { Store } from '../store/store.ts';
 import type { AdminDeps, AdminEnv } from './app.ts';
 import { requireAccount } from './auth-routes.ts';
-import { accountId, idOf, isAdmin, pageOf, stripUndefined, visibleLicense } from './route-helpers.ts';
+import {
+  accountId,
+  flagOf,
+  idOf,
+  isAdmin,
+  oneOf,
+  pageOf,
+  stripUndefined,
+  visibleLicense,
+} from './route-helpers.ts';
 import { parseJson } from './validate.ts';
 
-const limit = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable();
-const NewLicenseBody = z.strictObject({
+const limit = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).nullable();
+const maxConnections = z.number().int().min(1).max(MAX_CONNECTIONS).nullable();
+export const NewLicenseBody = z.strictObject({
   name: z.string().trim().min(1).max(64),
   ownerId: z.number().int().positive().optional(),
   enabled: z.boolean().optional(),
   uploadLimit: limit.optional(),
   downloadLimit: limit.optional(),
+  maxConnections: maxConnections.optional(),
   description: z.string().max(500).nullable().optional(),
 });
-const LicensePatchBody = NewLicenseBody.omit({ ownerId: true }).partial();
-const NewMappingBody = z.strictObject({
+export const LicensePatchBody = NewLicenseBody.omit({ ownerId: true }).partial();
+const port = z.number().int().min(1).max(65_535);
+export const NewMappingBody = z.strictObject({
   protocol: z.literal('tcp').default('tcp'),
-  publicPort: z.number().int().min(1).max(65_535),
+  publicPort: port,
   targetHost: z.string().trim().min(1).max(253),
-  targetPort: z.number().int().min(1).max(65_535),
+  targetPort: port,
   enabled: z.boolean().optional(),
+  uploadLimit: limit.optional(),
+  downloadLimit: limit.optional(),
+  maxConnections: maxConnections.optional(),
+  securityGroupId: z.number().int().positive().nullable().optional(),
   description: z.string().max(500).nullable().optional(),
 });
-const MappingPatchBody = NewMappingBody.omit({ protocol: true }).partial();
+export const MappingPatchBody = NewMappingBody.omit({ protocol: true }).partial();
+/** How many free ports the picker offers at most. */
+const MAX_FREE_PORTS = 200;
 
 export function licenseRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv> {
   const { store } = deps;
@@ -86,6 +105,23 @@ export function licenseRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv
     return c.json({ items: await store.mappings.listByLicense(license.id) });
   });
 
+  /** Public ports in the pool allowed for this license that no mapping holds yet, lowest first. */
+  routes.get('/:id/free-ports', async (c) => {
+    const license = await visibleLicense(c, store, idOf(c.req.param('id')));
+    const { limit = 50 } = pageOf(c.req.query());
+    const [ranges, used] = await Promise.all([
+      store.portGroups.allowedRanges(license.id),
+      store.mappings.usedPorts('tcp'),
+    ]);
+    const free = new Set<number>();
+    for (const range of ranges.toSorted((a, b) => a.portStart - b.portStart)) {
+      for (let p = range.portStart; p <= range.portEnd && free.size < Math.min(limit, MAX_FREE_PORTS); p++) {
+        if (!used.has(p)) free.add(p);
+      }
+    }
+    return c.json({ items: [...free].sort((a, b) => a - b) });
+  });
+
   routes.post('/:id/mappings', async (c) => {
     const license = await visibleLicense(c, store, idOf(c.req.param('id')));
     const body = await parseJson(c, NewMappingBody);
@@ -101,6 +137,21 @@ export function mappingRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv
   const { store } = deps;
   const routes = new Hono<AdminEnv>();
   routes.use('*', requireAccount(deps));
+
+  routes.get('/', async (c) => {
+    const q = c.req.query();
+    const page = await store.mappings.list({
+      ...pageOf(q),
+      ...(isAdmin(c) ? (q.ownerId ? { ownerId: idOf(q.ownerId) } : {}) : { ownerId: accountId(c) }),
+      ...(q.licenseId ? { licenseId: idOf(q.licenseId) } : {}),
+      ...(q.protocol ? { protocol: oneOf('protocol', q.protocol, PROTOCOLS) } : {}),
+      ...(q.enabled ? { enabled: flagOf('enabled', q.enabled) } : {}),
+      ...(q.online ? { online: flagOf('online', q.online) } : {}),
+    });
+    return c.json(page);
+  });
+
+  routes.get('/:id', async (c) => c.json(await visibleMapping(c, store)));
 
   routes.patch('/:id', async (c) => {
     const mapping = await visibleMapping(c, store);

@@ -15,6 +15,7 @@ export class Metrics implements TunnelObserver {
   readonly #bytesOut: Counter<'port'>;
   readonly #handshakeFailures: Counter<'code'>;
   readonly #setup: Histogram;
+  #active = 0;
 
   /** `publicPorts` reports how many mapped ports are open right now. */
   constructor(publicPorts: () => number) {
@@ -89,7 +90,13 @@ export class Metrics implements TunnelObserver {
     this.#handshakeFailures.inc({ code });
   }
 
+  /** Visitor connections open right now (for the console's dashboard). */
+  get visitorsActive(): number {
+    return this.#active;
+  }
+
   visitorOpened(mapping: MappingRecord): void {
+    this.#active++;
     this.#visitorsActive.inc();
     this.#visitors.inc({ port: mapping.publicPort });
   }
@@ -99,6 +106,7 @@ export class Metrics implements TunnelObserver {
   }
 
   visitorClosed(_mapping: MappingRecord): void {
+    this.#active--;
     this.#visitorsActive.dec();
   }
 

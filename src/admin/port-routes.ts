@@ -11,17 +11,17 @@ import { idOf, pageOf, requireAdmin, stripUndefined } from './route-helpers.ts';
 import { parseJson } from './validate.ts';
 
 const port = z.number().int().min(1).max(65_535);
-const RangeBody = z.strictObject({
+export const RangeBody = z.strictObject({
   portStart: port,
   portEnd: port.optional(),
   groupId: z.number().int().positive().nullable().optional(),
   description: z.string().max(500).nullable().optional(),
 });
-const GroupBody = z.strictObject({
+export const GroupBody = z.strictObject({
   name: z.string().trim().min(1).max(64),
   description: z.string().max(500).nullable().optional(),
 });
-const AssignmentBody = z.discriminatedUnion('scope', [
+export const AssignmentBody = z.discriminatedUnion('scope', [
   z.strictObject({ scope: z.literal('global') }),
   z.strictObject({ scope: z.literal('user'), userId: z.number().int().positive() }),
   z.strictObject({ scope: z.literal('license'), licenseId: z.number().int().positive() }),

@@ -4,10 +4,11 @@
 
 import { type Context, Hono } from 'hono';
 import { MuonError } from '../errors.ts';
+import type { TrafficQuery } from '../store/repositories/traffic.ts';
 import type { Store } from '../store/store.ts';
 import type { AdminDeps, AdminEnv } from './app.ts';
 import { requireAccount } from './auth-routes.ts';
-import { accountId, idOf, isAdmin, pageOf, requireAdmin, visibleLicense } from './route-helpers.ts';
+import { accountId, idOf, isAdmin, oneOf, pageOf, requireAdmin, visibleLicense } from './route-helpers.ts';
 
 const GRANULARITIES = ['minute', 'hour', 'day', 'month'] as const;
 
@@ -18,12 +19,7 @@ export function reportRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv>
 
   routes.get('/traffic', async (c) => {
     const q = c.req.query();
-    const granularity = GRANULARITIES.find((g) => g === (q.granularity ?? 'hour'));
-    if (!granularity) {
-      throw new MuonError('MUON_ERR_INVALID_INPUT', `granularity: one of ${GRANULARITIES.join(', ')}`, {
-        field: 'granularity',
-      });
-    }
+    const granularity = oneOf('granularity', q.granularity ?? 'hour', GRANULARITIES);
     const scope = await trafficScope(c, store, q);
     const buckets = await store.traffic.series({ ...scope, granularity, ...timeRange(q) });
     return c.json({
@@ -33,6 +29,20 @@ export function reportRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv>
         bytesIn: String(b.bytesIn),
         bytesOut: String(b.bytesOut),
       })),
+    });
+  });
+
+  routes.get('/summary', async (c) => {
+    const summary = await summaryOf(c, deps);
+    // 64-bit counters travel as decimal strings (JSON has no bigint).
+    const counts = (t: { bytesIn: bigint; bytesOut: bigint }) => ({
+      bytesIn: String(t.bytesIn),
+      bytesOut: String(t.bytesOut),
+    });
+    return c.json({
+      ...summary,
+      trafficToday: counts(summary.trafficToday),
+      trafficTotal: counts(summary.trafficTotal),
     });
   });
 
@@ -67,12 +77,64 @@ export function reportRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv>
   return routes;
 }
 
-/** One mapping, one license, or (admins only) everything. */
+/** What the console's dashboard shows: counts now, and traffic today and in total. */
+export interface Summary {
+  licenses: { total: number; online: number; enabled: number };
+  /** `active`: enabled mappings whose client is online (their ports are listening). */
+  mappings: { total: number; active: number };
+  /** Visitor connections open now; null for regular users (the figure is server-wide). */
+  visitorsActive: number | null;
+  trafficToday: { bytesIn: bigint; bytesOut: bigint };
+  trafficTotal: { bytesIn: bigint; bytesOut: bigint };
+}
+
+async function summaryOf(c: Context<AdminEnv>, deps: AdminDeps & { store: Store }): Promise<Summary> {
+  const { store } = deps;
+  const owner = isAdmin(c) ? {} : { ownerId: accountId(c) };
+  const count = async (page: Promise<{ total: number }>) => (await page).total;
+  const [total, online, enabled, mappings, active] = await Promise.all([
+    count(store.licenses.list({ ...owner, limit: 1 })),
+    count(store.licenses.list({ ...owner, online: true, limit: 1 })),
+    count(store.licenses.list({ ...owner, enabled: true, limit: 1 })),
+    count(store.mappings.list({ ...owner, limit: 1 })),
+    count(store.mappings.list({ ...owner, enabled: true, online: true, limit: 1 })),
+  ]);
+  const today = startOfUtcDay(new Date());
+  const month = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 1));
+  // Regular users' traffic is the sum over their licenses; admins see the whole server's.
+  const sum = async (parts: TrafficQuery[]) => {
+    const totals = await Promise.all(parts.map((part) => store.traffic.totals({ ...part, ...owner })));
+    return totals.reduce((a, b) => ({ bytesIn: a.bytesIn + b.bytesIn, bytesOut: a.bytesOut + b.bytesOut }), {
+      bytesIn: 0n,
+      bytesOut: 0n,
+    });
+  };
+  // Minute rows are exact up to the last flush; coarser rows only as of the last roll-up, so
+  // the total takes each period from the finest level that still holds it.
+  const todayPart: TrafficQuery = { granularity: 'minute', from: today };
+  const [trafficToday, trafficTotal] = await Promise.all([
+    sum([todayPart]),
+    sum([{ granularity: 'month', to: month }, { granularity: 'day', from: month, to: today }, todayPart]),
+  ]);
+  return {
+    licenses: { total, online, enabled },
+    mappings: { total: mappings, active },
+    visitorsActive: isAdmin(c) ? deps.metrics.visitorsActive : null,
+    trafficToday,
+    trafficTotal,
+  };
+}
+
+function startOfUtcDay(at: Date): Date {
+  return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()));
+}
+
+/** One mapping, one license, or everything the caller may see (a user: their own licenses). */
 async function trafficScope(
   c: Context<AdminEnv>,
   store: Store,
   q: Record<string, string>,
-): Promise<{ mappingId?: number; licenseId?: number }> {
+): Promise<{ mappingId?: number; licenseId?: number; ownerId?: number }> {
   if (q.mappingId) {
     const mapping = await store.mappings.get(idOf(q.mappingId));
     if (!mapping) throw new MuonError('MUON_ERR_NOT_FOUND', `mapping ${q.mappingId} does not exist`);
@@ -84,9 +146,7 @@ async function trafficScope(
     await visibleLicense(c, store, id);
     return { licenseId: id };
   }
-  if (!isAdmin(c))
-    throw new MuonError('MUON_ERR_INVALID_INPUT', 'licenseId or mappingId: required', { field: 'licenseId' });
-  return {};
+  return isAdmin(c) ? {} : { ownerId: accountId(c) };
 }
 
 function timeRange(q: Record<string, string>): { from?: Date; to?: Date } {

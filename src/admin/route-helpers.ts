@@ -42,6 +42,21 @@ export function pageOf(q: Record<string, string>): { limit?: number; offset?: nu
   return page;
 }
 
+/** A `true`/`false` query parameter. */
+export function flagOf(key: string, value: string): boolean {
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw new MuonError('MUON_ERR_INVALID_INPUT', `${key}: must be true or false`, { field: key });
+}
+
+/** A query parameter that must be one of a few words. */
+export function oneOf<T extends string>(key: string, value: string, allowed: readonly T[]): T {
+  const found = allowed.find((a) => a === value);
+  if (found === undefined) {
+    throw new MuonError('MUON_ERR_INVALID_INPUT', `${key}: one of ${allowed.join(', ')}`, { field: key });
+  }
+  return found;
+}
+
 /** zod leaves absent optional keys undefined; the store's types want them absent. */
 export function stripUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as never;

@@ -1,5 +1,5 @@
-// Security groups and their ordered allow/deny rules (CIDR, IPv4 and IPv6), for admins only.
-// Mappings refer to a group by id; enforcing the rules on visitors is the tunnel's job (issue 5).
+// Security groups and their ordered allow/deny rules (CIDR, IPv4 and IPv6) with a default action,
+// for admins only. Mappings refer to a group by id; the tunnel enforces the rules on visitors.
 
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -10,11 +10,12 @@ import { requireAccount } from './auth-routes.ts';
 import { idOf, pageOf, requireAdmin, stripUndefined } from './route-helpers.ts';
 import { parseJson } from './validate.ts';
 
-const GroupBody = z.strictObject({
+export const GroupBody = z.strictObject({
   name: z.string().trim().min(1).max(64),
   description: z.string().max(500).nullable().optional(),
+  defaultAction: z.enum(['allow', 'deny']).optional(),
 });
-const RuleBody = z.strictObject({
+export const RuleBody = z.strictObject({
   action: z.enum(['allow', 'deny']),
   cidr: z.string().trim().min(1).max(64),
   priority: z.number().int().min(0).max(1_000_000),

@@ -12,7 +12,7 @@ import { hashPassword } from './passwords.ts';
 import { idOf, pageOf, requireAdmin, stripUndefined } from './route-helpers.ts';
 import { parseJson } from './validate.ts';
 
-const NewUserBody = z.strictObject({
+export const NewUserBody = z.strictObject({
   username: z
     .string()
     .trim()
@@ -23,7 +23,7 @@ const NewUserBody = z.strictObject({
   role: z.enum(['admin', 'user']).default('user'),
   enabled: z.boolean().optional(),
 });
-const UserPatchBody = NewUserBody.partial();
+export const UserPatchBody = NewUserBody.partial();
 
 export function userRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv> {
   const { store, tokens } = deps;

@@ -1,25 +1,19 @@
 // The `muon` command line: `muon server`, `muon client` and `muon keygen`. Exit codes: 0 done,
 // 1 runtime failure, 2 bad configuration or usage. Errors are one line each, without stacks.
 
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { muonVersion } from '../version.ts';
 import { registerClientCommand } from './client-command.ts';
 import { registerKeygenCommand } from './keygen-command.ts';
 import { EXIT_OK, EXIT_USAGE, fail } from './lifecycle.ts';
 import { registerServerCommand } from './server-command.ts';
-
-function version(): string {
-  const manifest: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
-  const value = (manifest as { version?: unknown }).version;
-  return typeof value === 'string' ? value : 'unknown';
-}
 
 export function createProgram(): Command {
   const program = new Command('muon')
     .description(
       'Muon: a self-hosted reverse tunnel. Expose services inside a private network through a public server.',
     )
-    .version(version(), '-V, --version', 'print the version')
+    .version(muonVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .helpCommand(false)
     .exitOverride()

@@ -95,7 +95,9 @@ async function runServer(options: ServerCommandOptions): Promise<void> {
       `\nconnect a client with: muon client --server ${formatHostPort({ host: clientHost, port: tlsAddress.port })}` +
       ` --license <KEY> --fingerprint ${identity.fingerprint}`,
   );
-  if (admin) say(`admin API on http://${formatHostPort(admin)} (store: ${runtime.store.location})`);
+  if (admin) {
+    say(`web console and admin API on http://${formatHostPort(admin)}/ (store: ${runtime.store.location})`);
+  }
   if (runtime.firstAdminPassword) {
     // Shown once, on the terminal only: it is never written to the log.
     say(

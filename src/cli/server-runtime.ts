@@ -3,27 +3,33 @@
 // metrics and traffic statistics fed by the tunnel, and the admin API. close() stops them in
 // order (tunnel first, so its last traffic is flushed to the store before the store closes).
 
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { AdminServer } from '../admin/admin-server.ts';
 import { createAdminApp } from '../admin/app.ts';
-import { ensureFirstAdmin } from '../admin/first-admin.ts';
+import { ConsoleAssets } from '../admin/console-assets.ts';
+import { ensureFirstAdmin, FIRST_ADMIN } from '../admin/first-admin.ts';
 import { Metrics } from '../admin/metrics.ts';
+import type { ServerInfo } from '../admin/server-routes.ts';
 import { SessionTokens } from '../admin/session-tokens.ts';
 import { TrafficRecorder } from '../admin/traffic-recorder.ts';
 import { type ServerConfig, toLicenseRecords, toServerSettings } from '../config/server-config.ts';
 import type { Logger } from '../log.ts';
 import { FailureLimiter } from '../net/failure-limiter.ts';
+import { fingerprintOf } from '../net/fingerprint.ts';
 import { combineObservers, NULL_OBSERVER } from '../server/observer.ts';
 import { TunnelServer } from '../server/tunnel-server.ts';
 import { applyDeclaredLicenses } from '../store/declared-licenses.ts';
 import { openStore, type Store } from '../store/store.ts';
 import { StoreDirectory } from '../store/store-directory.ts';
+import { muonVersion } from '../version.ts';
 import { SessionRecorder } from './session-recorder.ts';
 import { storeAccounts } from './store-accounts.ts';
 
 /** How often traffic totals are written to the store. */
 const TRAFFIC_FLUSH_MS = 60_000;
-/** How often minute buckets are rolled up to hours, days and months, and old rows pruned. */
-const ROLL_UP_MS = 3_600_000;
+/** How often minute buckets are rolled up to hours, days and months (cheap: only the periods since the last run), and old rows pruned. */
+const ROLL_UP_MS = 5 * 60_000;
 const DAY_MS = 86_400_000;
 const RETAIN = { minute: 2 * DAY_MS, hour: 90 * DAY_MS, day: 3 * 366 * DAY_MS };
 
@@ -37,11 +43,15 @@ export interface ServerRuntime {
   close(): Promise<void>;
 }
 
+/** Where `npm run build:console` puts the web console. */
+export const CONSOLE_DIR = fileURLToPath(new URL('../../console/dist', import.meta.url));
+
 export async function startServerRuntime(
   config: ServerConfig,
   tls: { cert: string; key: string },
   logger: Logger,
   env: { MUON_ADMIN_PASSWORD?: string | undefined } = {},
+  consoleDir: string = CONSOLE_DIR,
 ): Promise<ServerRuntime> {
   const store = await openStore({ dataDir: config.dataDir, url: config.store.url, log: logger });
   const stops: Array<() => Promise<void>> = [() => store.close()];
@@ -91,6 +101,11 @@ export async function startServerRuntime(
     const accounts = storeAccounts(store);
     const firstAdminPassword = await ensureFirstAdmin(accounts, env.MUON_ADMIN_PASSWORD);
     let admin: AdminServer | undefined;
+    const generatedPasswords = new Set<string>();
+    if (firstAdminPassword) {
+      const first = await accounts.findByUsername(FIRST_ADMIN);
+      if (first) generatedPasswords.add(first.id);
+    }
     if (config.admin.enabled) {
       const app = createAdminApp({
         accounts,
@@ -100,6 +115,9 @@ export async function startServerRuntime(
         logger,
         secureCookies: false,
         store,
+        generatedPasswords,
+        serverInfo: serverInfoOf(server, fingerprintOf(tls.cert)),
+        console: (await ConsoleAssets.load(consoleDir)) ?? null,
       });
       admin = new AdminServer(app, { host: config.admin.host, port: config.admin.port });
       const adminServer = admin;
@@ -111,4 +129,14 @@ export async function startServerRuntime(
     await close();
     throw error;
   }
+}
+
+function serverInfoOf(tunnel: TunnelServer, fingerprint: string): () => ServerInfo {
+  const version = muonVersion();
+  const endpoint = (address: AddressInfo | undefined) =>
+    address ? { host: address.address, port: address.port } : null;
+  return () => {
+    const { tls, plain } = tunnel.addresses;
+    return { version, tunnel: endpoint(tls) ?? { host: '', port: 0 }, plain: endpoint(plain), fingerprint };
+  };
 }

@@ -2,7 +2,7 @@
 // into what the tunnel core consumes: TunnelServerOptions settings and the static licenses.
 
 import { resolve } from 'node:path';
-import type { LicenseRecord } from '../server/directory.ts';
+import type { LicenseRecord, TrafficLimits } from '../server/directory.ts';
 import type { ListenAddress, TunnelServerOptions } from '../server/options.ts';
 import { SERVER_ENV } from './env.ts';
 import { type ConfigLayout, type ConfigSources, mergeSources, validate } from './load.ts';
@@ -86,6 +86,7 @@ export function toLicenseRecords(config: ServerConfig): LicenseRecord[] {
     name: license.name,
     key: license.key,
     enabled: license.enabled,
+    ...limitsOf(license),
     mappings: license.mappings.map((mapping) => ({
       id: `${license.name}:${mapping.port}`,
       protocol: mapping.protocol,
@@ -93,6 +94,20 @@ export function toLicenseRecords(config: ServerConfig): LicenseRecord[] {
       targetHost: mapping.target.host,
       targetPort: mapping.target.port,
       enabled: mapping.enabled,
+      ...limitsOf(mapping),
     })),
   }));
+}
+
+/** Unset limits are unlimited (null), as the store has them. */
+function limitsOf(limits: {
+  uploadLimit?: number | undefined;
+  downloadLimit?: number | undefined;
+  maxConnections?: number | undefined;
+}): Required<TrafficLimits> {
+  return {
+    uploadLimit: limits.uploadLimit ?? null,
+    downloadLimit: limits.downloadLimit ?? null,
+    maxConnections: limits.maxConnections ?? null,
+  };
 }

@@ -22,11 +22,23 @@ export const DEFAULT_DATA_DIR = './muon-data';
 export const DEFAULT_TUNNEL_PORT = 9443;
 export const DEFAULT_ADMIN_PORT = 9080;
 
+function bytesPerSecond() {
+  return integer(1, Number.MAX_SAFE_INTEGER, 'must be a positive integer (bytes per second)');
+}
+
+/** Speed limits (over all connections together) and a connection limit; unset = unlimited. */
+const trafficLimits = {
+  uploadLimit: bytesPerSecond().optional(),
+  downloadLimit: bytesPerSecond().optional(),
+  maxConnections: integer(1, 2 ** 31 - 1, 'must be a positive integer (connections)').optional(),
+};
+
 const mapping = section({
   protocol: z.literal('tcp', { error: 'must be tcp (the only protocol supported so far)' }).default('tcp'),
   port: port(),
   target: hostPort(),
   enabled: bool().default(true),
+  ...trafficLimits,
 });
 
 const license = section({
@@ -36,6 +48,7 @@ const license = section({
     .min(1, { error: 'must not be empty' }),
   key: licenseKey(),
   enabled: bool().default(true),
+  ...trafficLimits,
   mappings: z.array(mapping, { error: 'expected a list of mappings' }).default([]),
 });
 

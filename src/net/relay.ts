@@ -1,11 +1,13 @@
 // Relays one session between a local socket (a visitor on the server, a target on the client)
 // and a proxy channel. Backpressure both ways (a full writer pauses the reader), half-close
 // forwarded as END, aborts as DISCONNECT. When each side has sent and received its terminator
-// the channel is clean and `onDone(true)` hands it back for reuse.
+// the channel is clean and `onDone(true)` hands it back for reuse. Optional throttles apply
+// speed limits by pausing the reading side, on top of (never instead of) backpressure.
 
 import type { Socket } from 'node:net';
 import type { ErrorCode } from '../errors.ts';
 import type { FramedSocket } from './framed-socket.ts';
+import type { Throttle } from './rate-limit.ts';
 
 export interface LocalFailure {
   code: ErrorCode;
@@ -17,6 +19,8 @@ export interface RelayOptions {
   describeFailure: (error: Error | undefined) => LocalFailure;
   /** Called once: reusable is true when the channel is clean and can carry the next session. */
   onDone: (reusable: boolean) => void;
+  /** Speed limits: on bytes read from the local socket, and on bytes written to it. */
+  throttle?: { fromLocal: Throttle; toLocal: Throttle };
 }
 
 export class Relay {
@@ -30,13 +34,37 @@ export class Relay {
   #localError: Error | undefined;
   #bytesFromLocal = 0;
   #bytesToLocal = 0;
-  readonly #resumeLocal = () => this.#local.resume();
-  readonly #resumeChannel = () => this.#channel.socket.resume();
+  // Each reader is paused while its writer is full (blocked) or its throttle is in debt (wait);
+  // it resumes only when neither holds it.
+  #localBlocked = false;
+  #channelBlocked = false;
+  readonly #fromLocalThrottle: Throttle | undefined;
+  readonly #toLocalThrottle: Throttle | undefined;
+  #localWait: (() => void) | undefined;
+  #channelWait: (() => void) | undefined;
+  readonly #resumeLocal = () => {
+    this.#localBlocked = false;
+    if (this.#localWait === undefined) this.#local.resume();
+  };
+  readonly #resumeChannel = () => {
+    this.#channelBlocked = false;
+    if (this.#channelWait === undefined) this.#channel.socket.resume();
+  };
+  readonly #localPaid = () => {
+    this.#localWait = undefined;
+    if (!this.#localBlocked) this.#local.resume();
+  };
+  readonly #channelPaid = () => {
+    this.#channelWait = undefined;
+    if (!this.#channelBlocked) this.#channel.socket.resume();
+  };
 
   constructor(local: Socket, channel: FramedSocket, options: RelayOptions) {
     this.#local = local;
     this.#channel = channel;
     this.#options = options;
+    this.#fromLocalThrottle = options.throttle?.fromLocal;
+    this.#toLocalThrottle = options.throttle?.toLocal;
   }
 
   /** Starts reading the local socket (it was kept paused until now). */
@@ -67,21 +95,34 @@ export class Relay {
   #fromLocal(chunk: Buffer): void {
     if (this.#sentTerminator) return;
     this.#bytesFromLocal += chunk.length;
-    if (!this.#channel.sendData(chunk) && this.#channel.writable) {
+    if (!this.#channel.sendData(chunk) && this.#channel.writable && !this.#localBlocked) {
+      this.#localBlocked = true;
       this.#local.pause();
       this.#channel.socket.once('drain', this.#resumeLocal);
+    }
+    const throttle = this.#fromLocalThrottle;
+    if (throttle?.active && !throttle.take(chunk.length) && !this.#localWait) {
+      this.#local.pause();
+      this.#localWait = throttle.wait(this.#localPaid);
     }
   }
 
   #localEnded(): void {
     if (this.#sentTerminator) return;
+    this.#stopLocalWait();
     this.#sentTerminator = true;
     this.#channel.send({ type: 'END' });
     this.#maybeDone();
   }
 
   #localClosed(): void {
-    if (this.#sentTerminator) return;
+    if (this.#sentTerminator) {
+      // It ended, then went away entirely (a reset, or an error on write) while the peer may
+      // still send: those bytes have nowhere to go, and after our END we cannot ask the peer to
+      // stop. Drop the channel rather than stall it on a drain that will never come.
+      if (!this.#receivedTerminator && !this.#aborted) this.channelLost();
+      return;
+    }
     const failure = this.#options.describeFailure(this.#localError);
     this.#abortLocally(failure);
   }
@@ -90,15 +131,22 @@ export class Relay {
   data(piece: Buffer): void {
     if (this.#aborted || this.#receivedTerminator) return;
     this.#bytesToLocal += piece.length;
-    if (!this.#local.write(piece)) {
+    if (!this.#local.write(piece) && !this.#channelBlocked) {
+      this.#channelBlocked = true;
       this.#channel.socket.pause();
       this.#local.once('drain', this.#resumeChannel);
+    }
+    const throttle = this.#toLocalThrottle;
+    if (throttle?.active && !throttle.take(piece.length) && !this.#channelWait) {
+      this.#channel.socket.pause();
+      this.#channelWait = throttle.wait(this.#channelPaid);
     }
   }
 
   /** END from the peer: half-close the local socket, keep the other direction flowing. */
   end(): void {
     if (this.#receivedTerminator) return;
+    this.#stopChannelWait();
     this.#receivedTerminator = true;
     if (!this.#aborted) this.#local.end();
     this.#maybeDone();
@@ -133,6 +181,9 @@ export class Relay {
 
   #abortLocally(failure: LocalFailure): void {
     this.#aborted = true;
+    this.#stopLocalWait();
+    // The peer's answer to our DISCONNECT must be read.
+    this.#releaseChannel();
     if (!this.#sentTerminator) {
       this.#sentTerminator = true;
       this.#channel.send({ type: 'DISCONNECT', code: failure.code, message: failure.message });
@@ -147,6 +198,10 @@ export class Relay {
   #finish(reusable: boolean): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#localWait?.();
+    this.#localWait = undefined;
+    this.#channelWait?.();
+    this.#channelWait = undefined;
     // Detach from the channel so the next session starts with a clean slate; bytes already
     // queued on the local socket still flush on their own.
     const channel = this.#channel.socket;
@@ -154,5 +209,28 @@ export class Relay {
     this.#local.off('drain', this.#resumeChannel);
     if (channel.isPaused()) channel.resume();
     this.#options.onDone(reusable);
+  }
+
+  /** The local side is done sending: a speed limit no longer holds its reader. */
+  #stopLocalWait(): void {
+    if (this.#localWait === undefined) return;
+    this.#localWait();
+    this.#localPaid();
+  }
+
+  /** Nothing more reaches the local socket: neither its full buffer nor a speed limit holds the channel. */
+  #releaseChannel(): void {
+    this.#stopChannelWait();
+    if (this.#channelBlocked) {
+      this.#local.off('drain', this.#resumeChannel);
+      this.#resumeChannel();
+    }
+  }
+
+  /** Nothing more will reach the local socket: a speed limit no longer holds the channel. */
+  #stopChannelWait(): void {
+    if (this.#channelWait === undefined) return;
+    this.#channelWait();
+    this.#channelPaid();
   }
 }

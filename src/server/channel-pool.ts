@@ -11,6 +11,7 @@ import type { LicenseRecord, MappingRecord } from './directory.ts';
 import type { TunnelObserver } from './observer.ts';
 import type { TunnelServerOptions } from './options.ts';
 import { type ProxyChannelOwner, ServerProxyChannel, type Visitor } from './proxy-channel.ts';
+import type { Admission } from './traffic-control.ts';
 
 export interface ChannelPoolContext {
   options: TunnelServerOptions;
@@ -50,8 +51,8 @@ export class ChannelPool implements ProxyChannelOwner {
     this.#askForChannels();
   }
 
-  /** A visitor connected to one of the session's ports (its socket is still paused). */
-  accept(socket: Socket, mapping: MappingRecord): void {
+  /** A visitor connected to one of the session's ports and was admitted (its socket is still paused). */
+  accept(socket: Socket, mapping: MappingRecord, admission?: Admission): void {
     if (this.#closed) {
       socket.destroy();
       return;
@@ -63,6 +64,7 @@ export class ChannelPool implements ProxyChannelOwner {
       mapping,
       acceptedAt: process.hrtime.bigint(),
       timer: undefined,
+      ...(admission && { throttle: admission.throttle }),
     };
     this.#nextVisitorId = (this.#nextVisitorId % 0xffffffff) + 1;
     this.#ctx.observer.visitorOpened(mapping);

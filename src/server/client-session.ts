@@ -12,6 +12,7 @@ import type { LicenseRecord, MappingRecord } from './directory.ts';
 import type { TunnelObserver } from './observer.ts';
 import type { TunnelServerOptions } from './options.ts';
 import type { PublicPorts, VisitorHandler } from './public-ports.ts';
+import { TrafficControl } from './traffic-control.ts';
 
 /** AUTH_OK lists at most this many mappings (each is at most ~262 bytes; the frame limit is 64 KiB). */
 const MAX_LISTED_MAPPINGS = 200;
@@ -37,6 +38,7 @@ export class ClientSession {
   #license: LicenseRecord;
   readonly #handlers = new Map<number, { mapping: MappingRecord; handler: VisitorHandler }>();
   readonly #pool: ChannelPool;
+  readonly #traffic: TrafficControl;
   readonly #liveness: Liveness;
   readonly #heartbeat: NodeJS.Timeout;
   #closed: Promise<void> | undefined;
@@ -68,6 +70,7 @@ export class ClientSession {
       license: () => this.#license,
       requestChannels: (count) => this.#command.send({ type: 'NEED_CHANNELS', count }),
     });
+    this.#traffic = new TrafficControl(this.#log, init.license);
     this.#liveness = new Liveness(ctx.options.heartbeatIntervalMs, ctx.options.heartbeatTimeoutMs);
     this.#heartbeat = setInterval(() => this.#onTick(), ctx.options.heartbeatIntervalMs);
     this.#heartbeat.unref();
@@ -108,9 +111,13 @@ export class ClientSession {
     this.#log.info({ ports: bound.map((m) => m.publicPort) }, 'client online');
   }
 
-  /** Applies a changed license (same key): opens new mappings, closes removed or disabled ones. */
+  /**
+   * Applies a changed license (same key): opens new mappings, closes removed or disabled ones,
+   * takes new limits (at once, for live connections too) and security rules (for new visitors).
+   */
   async update(license: LicenseRecord): Promise<void> {
     this.#license = license;
+    this.#traffic.apply(license);
     await this.#applyMappings(license.mappings);
   }
 
@@ -134,7 +141,7 @@ export class ClientSession {
           bound.push(mapping);
           return;
         }
-        const entry = { mapping, handler: (visitor: Socket) => this.#pool.accept(visitor, entry.mapping) };
+        const entry = { mapping, handler: (visitor: Socket) => this.#accept(visitor, entry.mapping) };
         this.#handlers.set(mapping.publicPort, entry);
         try {
           await this.#ctx.ports.bind(mapping.publicPort, entry.handler);
@@ -151,6 +158,15 @@ export class ClientSession {
       }),
     );
     return bound.sort((a, b) => a.publicPort - b.publicPort);
+  }
+
+  #accept(visitor: Socket, mapping: MappingRecord): void {
+    if (this.closed) {
+      visitor.destroy();
+      return;
+    }
+    const admission = this.#traffic.admit(visitor, mapping);
+    if (admission) this.#pool.accept(visitor, mapping, admission);
   }
 
   #unbindPort(port: number, reason: string): void {
@@ -201,6 +217,7 @@ export class ClientSession {
     clearInterval(this.#heartbeat);
     for (const port of [...this.#handlers.keys()]) this.#unbindPort(port, message);
     this.#pool.close(code, message);
+    this.#traffic.close();
     const socket = this.#command.socket;
     if (kick && !socket.destroyed) {
       this.#command.send({ type: 'KICK', code, message });

@@ -5,6 +5,7 @@
 import type { Socket } from 'node:net';
 import { type ErrorCode, MuonError } from '../errors.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
+import type { Throttle } from '../net/rate-limit.ts';
 import { Relay } from '../net/relay.ts';
 import type { Message } from '../protocol/messages.ts';
 import type { MappingRecord } from './directory.ts';
@@ -16,6 +17,8 @@ export interface Visitor {
   acceptedAt: bigint;
   /** Fires if the tunnel has not set the visitor up in time. */
   timer: NodeJS.Timeout | undefined;
+  /** The speed limits of the visitor's mapping and license (upload: visitor → target). */
+  throttle?: { upload: Throttle; download: Throttle };
 }
 
 export interface ProxyChannelOwner {
@@ -66,7 +69,10 @@ export class ServerProxyChannel {
       visitorPort: visitor.socket.remotePort ?? 0,
       publicPort: m.publicPort,
     });
+    const throttle = visitor.throttle;
     const relay = new Relay(visitor.socket, this.framed, {
+      // The visitor is the local side: what it sends is upload, what it receives download.
+      ...(throttle && { throttle: { fromLocal: throttle.upload, toLocal: throttle.download } }),
       describeFailure: (error) => ({
         code: 'MUON_ERR_PEER_ERROR',
         message: error

@@ -36,6 +36,8 @@ export class TunnelServer {
   readonly #failures: FailureLimiter;
   readonly #observer: TunnelObserver;
   readonly #unsubscribe: () => void;
+  /** Licenses being reconciled now; true when another change arrived meanwhile. */
+  readonly #reconciling = new Map<string, boolean>();
   #closed: Promise<void> | undefined;
 
   constructor(options: TunnelServerOptions) {
@@ -46,7 +48,7 @@ export class TunnelServer {
     this.#observer = options.observer ?? NULL_OBSERVER;
     this.#ports = new PublicPorts(options.publicHost);
     this.#failures = new FailureLimiter({ maxFailures: options.maxAuthFailuresPerMinute, windowMs: 60_000 });
-    this.#unsubscribe = options.directory.onChange((id) => void this.#reconcile(id));
+    this.#unsubscribe = options.directory.onChange((id) => this.#onChange(id));
   }
 
   async listen(): Promise<void> {
@@ -202,6 +204,35 @@ export class TunnelServer {
     this.#sessionsById.delete(session.idHex);
     if (this.#sessionsByLicense.get(session.license.id) === session)
       this.#sessionsByLicense.delete(session.license.id);
+  }
+
+  /**
+   * One reconcile per license at a time, and one more after it when changes arrived meanwhile:
+   * two overlapping reads could otherwise finish out of order and leave the older state applied.
+   */
+  #onChange(licenseId: string): void {
+    if (this.#reconciling.has(licenseId)) {
+      this.#reconciling.set(licenseId, true);
+      return;
+    }
+    this.#reconciling.set(licenseId, false);
+    const run = async () => {
+      try {
+        do {
+          this.#reconciling.set(licenseId, false);
+          await this.#reconcile(licenseId);
+        } while (this.#reconciling.get(licenseId) === true);
+      } catch (error) {
+        // The directory could not be read (a store outage): the session keeps its last state.
+        this.#log.error(
+          { code: 'MUON_ERR_INTERNAL', licenseId, err: (error as Error).message },
+          'cannot apply a license change',
+        );
+      } finally {
+        this.#reconciling.delete(licenseId);
+      }
+    };
+    void run();
   }
 
   /** Brings a live session in step with its license after a directory change. */

@@ -4,7 +4,7 @@
 // are deleted. Running it again with the same YAML changes nothing and announces nothing.
 
 import { MuonError } from '../errors.ts';
-import type { LicenseRecord } from '../server/directory.ts';
+import type { LicenseRecord, TrafficLimits } from '../server/directory.ts';
 import type { License } from './repositories/licenses.ts';
 import type { Mapping } from './repositories/mappings.ts';
 import type { Repositories, Store } from './store.ts';
@@ -19,6 +19,25 @@ export interface DeclaredResult {
 function named(license: LicenseRecord, error: unknown): unknown {
   if (!(error instanceof MuonError)) return error;
   return new MuonError(error.code, `licenses "${license.name}": ${error.message}`, { cause: error });
+}
+
+/** A record's limits as the repositories take them: absent means unlimited (null). */
+function limitsOf(record: TrafficLimits): Required<TrafficLimits> {
+  return {
+    uploadLimit: record.uploadLimit ?? null,
+    downloadLimit: record.downloadLimit ?? null,
+    maxConnections: record.maxConnections ?? null,
+  };
+}
+
+function sameLimits(a: TrafficLimits, b: TrafficLimits): boolean {
+  const x = limitsOf(a);
+  const y = limitsOf(b);
+  return (
+    x.uploadLimit === y.uploadLimit &&
+    x.downloadLimit === y.downloadLimit &&
+    x.maxConnections === y.maxConnections
+  );
 }
 
 async function configUser(tx: Repositories): Promise<number> {
@@ -88,6 +107,7 @@ async function upsertLicense(
       name: declared.name,
       key: declared.key,
       enabled: declared.enabled,
+      ...limitsOf(declared),
     });
     result.licenses.created++;
     return created.id;
@@ -97,8 +117,8 @@ async function upsertLicense(
     await tx.licenses.resetKey(current.id, declared.key);
     changed = true;
   }
-  if (current.enabled !== declared.enabled) {
-    await tx.licenses.update(current.id, { enabled: declared.enabled });
+  if (current.enabled !== declared.enabled || !sameLimits(current, declared)) {
+    await tx.licenses.update(current.id, { enabled: declared.enabled, ...limitsOf(declared) });
     changed = true;
   }
   if (changed) result.licenses.updated++;
@@ -124,17 +144,20 @@ async function upsertMappings(
         targetHost: m.targetHost,
         targetPort: m.targetPort,
         enabled: m.enabled,
+        ...limitsOf(m),
       });
       result.mappings.created++;
     } else if (
       have.targetHost !== m.targetHost ||
       have.targetPort !== m.targetPort ||
-      have.enabled !== m.enabled
+      have.enabled !== m.enabled ||
+      !sameLimits(have, m)
     ) {
       await tx.mappings.update(have.id, {
         targetHost: m.targetHost,
         targetPort: m.targetPort,
         enabled: m.enabled,
+        ...limitsOf(m),
       });
       result.mappings.updated++;
     } else {

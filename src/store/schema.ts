@@ -50,6 +50,8 @@ export interface LicensesTable {
   enabled: Flag;
   upload_limit: NullableInt8;
   download_limit: NullableInt8;
+  /** Concurrent visitor connections over all the license's mappings; null = unlimited. */
+  max_connections: number | null;
   online: Flag;
   last_seen_at: NullableTime;
   description: string | null;
@@ -61,6 +63,8 @@ export interface SecurityGroupsTable {
   id: Generated<number>;
   name: string;
   description: string | null;
+  /** What a visitor no rule matches gets. */
+  default_action: ColumnType<RuleAction, RuleAction | undefined, RuleAction>;
   created_at: Time;
   updated_at: Time;
 }
@@ -88,6 +92,7 @@ export interface PortMappingsTable {
   enabled: Flag;
   upload_limit: NullableInt8;
   download_limit: NullableInt8;
+  max_connections: number | null;
   security_group_id: number | null;
   description: string | null;
   created_at: Time;

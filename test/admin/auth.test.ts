@@ -55,6 +55,29 @@ describe('admin authentication', () => {
     assert.equal(after.json.error.code, 'MUON_ERR_UNAUTHORIZED');
   });
 
+  test('a cookie session refuses changes sent from another origin', async (t) => {
+    const admin = await startAdmin(t);
+    await admin.accounts.createAdmin('root', await hashPassword('correct horse battery'));
+    const login = await admin.call('POST', '/api/auth/login', {
+      username: 'root',
+      password: 'correct horse battery',
+    });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const logout = (origin?: string) =>
+      fetch(`${admin.url}/api/auth/logout`, {
+        method: 'POST',
+        headers: { cookie, ...(origin && { origin }) },
+      });
+    const forged = await logout('https://evil.example');
+    assert.equal(forged.status, 403);
+    assert.equal(((await forged.json()) as { error: { code: string } }).error.code, 'MUON_ERR_FORBIDDEN');
+    const me = await fetch(`${admin.url}/api/auth/me`, {
+      headers: { cookie, origin: 'https://evil.example' },
+    });
+    assert.equal(me.status, 200, 'reading is not a change');
+    assert.equal((await logout(admin.url)).status, 204, 'the same origin may');
+  });
+
   test('a wrong password and an unknown user get the same answer', async (t) => {
     const admin = await startAdmin(t);
     await admin.accounts.createAdmin('root', await hashPassword('correct horse battery'));

@@ -79,9 +79,12 @@ log: { level: debug }
 licenses:
   - name: home-lab
     key: "${KEY_A}"
+    uploadLimit: 1048576
+    downloadLimit: 4194304
+    maxConnections: 100
     mappings:
-      - { protocol: tcp, port: 9101, target: "127.0.0.1:22" }
-      - { port: 9102, target: "[::1]:5432", enabled: false }
+      - { protocol: tcp, port: 9101, target: "127.0.0.1:22", maxConnections: 5 }
+      - { port: 9102, target: "[::1]:5432", enabled: false, uploadLimit: 65536, downloadLimit: "131072" }
   - name: office
     key: "${KEY_B}"
     enabled: false
@@ -117,6 +120,9 @@ licenses:
       name: 'home-lab',
       key: KEY_A,
       enabled: true,
+      uploadLimit: 1_048_576,
+      downloadLimit: 4_194_304,
+      maxConnections: 100,
       mappings: [
         {
           id: 'home-lab:9101',
@@ -125,6 +131,9 @@ licenses:
           targetHost: '127.0.0.1',
           targetPort: 22,
           enabled: true,
+          uploadLimit: null,
+          downloadLimit: null,
+          maxConnections: 5,
         },
         {
           id: 'home-lab:9102',
@@ -133,10 +142,22 @@ licenses:
           targetHost: '::1',
           targetPort: 5432,
           enabled: false,
+          uploadLimit: 65_536,
+          downloadLimit: 131_072,
+          maxConnections: null,
         },
       ],
     },
-    { id: 'office', name: 'office', key: KEY_B, enabled: false, mappings: [] },
+    {
+      id: 'office',
+      name: 'office',
+      key: KEY_B,
+      enabled: false,
+      uploadLimit: null,
+      downloadLimit: null,
+      maxConnections: null,
+      mappings: [],
+    },
   ]);
 });
 
@@ -277,6 +298,29 @@ test('license errors: required name and key, key length, wrong types', async (t)
     'licenses[3].name: must not be empty',
     'licenses[3].mappings: expected a list of mappings',
     'licenses[4]: expected a mapping of settings (key: value)',
+  ]);
+});
+
+test('speed and connection limits are positive integers, on licenses and mappings', async (t) => {
+  const file = await tempFile(
+    t,
+    `licenses:
+  - name: lab
+    key: "${KEY_A}"
+    uploadLimit: 0
+    downloadLimit: 1.5
+    maxConnections: many
+    mappings:
+      - { port: 9101, target: "127.0.0.1:22", uploadLimit: -1, downloadLimit: 2MB, maxConnections: 0 }
+`,
+  );
+  assert.deepEqual(await problemsOf(loadServerConfig({ file, env: {} })), [
+    'licenses[0].uploadLimit: must be a positive integer (bytes per second)',
+    'licenses[0].downloadLimit: must be a positive integer (bytes per second)',
+    'licenses[0].maxConnections: must be a positive integer (connections)',
+    'licenses[0].mappings[0].uploadLimit: must be a positive integer (bytes per second)',
+    'licenses[0].mappings[0].downloadLimit: must be a positive integer (bytes per second)',
+    'licenses[0].mappings[0].maxConnections: must be a positive integer (connections)',
   ]);
 });
 

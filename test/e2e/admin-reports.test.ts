@@ -1,5 +1,5 @@
 // Reports and security groups over the admin API, and a sweep over every route: none answers
-// without a session except login, health and metrics.
+// without a session except login, the session probe, health, metrics and the console's files.
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -32,6 +32,8 @@ async function start(t: TestContext) {
     logger: silentLogger,
     secureCookies: false,
     store,
+    serverInfo: () => ({ version: '0', tunnel: { host: '', port: 0 }, plain: null, fingerprint: '' }),
+    console: null,
   });
   const server = new AdminServer(app, { host: '127.0.0.1', port: 0 });
   await server.listen();
@@ -58,9 +60,16 @@ async function start(t: TestContext) {
   return { app, store, call, login };
 }
 
-test('every route needs a session, except login, health and metrics', async (t) => {
+test('every route needs a session, except login, the session probe, health, metrics and the console', async (t) => {
   const { app, call } = await start(t);
-  const open = new Set(['POST /api/auth/login', 'GET /healthz', 'GET /metrics']);
+  const open = new Set([
+    'POST /api/auth/login',
+    'GET /api/auth/session',
+    'GET /healthz',
+    'GET /metrics',
+    'GET /*',
+    'HEAD /*',
+  ]);
   const routes = app.routes.filter((r) => r.method !== 'ALL');
   assert.ok(routes.length > 30, `found only ${routes.length} routes`);
   for (const route of routes) {
@@ -70,6 +79,12 @@ test('every route needs a session, except login, health and metrics', async (t) 
     assert.equal(answer.status, 401, key);
     assert.equal(answer.json.error.code, 'MUON_ERR_UNAUTHORIZED', key);
   }
+  assert.deepEqual((await call('GET', '/api/auth/session')).json, {
+    account: null,
+    mustChangePassword: false,
+  });
+  const page = await call('GET', '/api/no-such-route');
+  assert.equal(page.status, 404, 'an unknown API path is an API 404, not the console');
 });
 
 test('traffic, online and connection reports; login attempts are logged', async (t) => {
@@ -103,7 +118,10 @@ test('traffic, online and connection reports; login attempts are logged', async 
   assert.equal(traffic.status, 200);
   assert.equal(traffic.json.items[0].bytesIn, big.toString(), '64-bit counters arrive exact, as strings');
   assert.equal((await call('GET', '/api/reports/traffic?granularity=week', admin)).status, 400);
-  assert.equal((await call('GET', '/api/reports/traffic', erin)).status, 400, 'users name a license');
+  const own = await call('GET', '/api/reports/traffic?granularity=minute', erin);
+  assert.equal(own.json.items[0].bytesIn, big.toString(), 'without a license, a user gets their own');
+  const adminOwn = await call('GET', '/api/reports/traffic?granularity=minute', admin);
+  assert.equal(adminOwn.json.items[0].bytesIn, big.toString(), 'an admin gets the whole server');
 
   const online = await call('GET', '/api/reports/online', erin);
   assert.deepEqual(
@@ -116,11 +134,17 @@ test('traffic, online and connection reports; login attempts are logged', async 
   assert.equal((await call('GET', '/api/reports/logins', erin)).status, 403);
   const logins = await call('GET', '/api/reports/logins', admin);
   const outcomes = logins.json.items.map(
-    (l: { username: string; success: boolean }) => `${l.username}:${l.success}`,
+    (l: { username: string; success: boolean; reason: string | null }) =>
+      `${l.username}:${l.success}:${l.reason}`,
   );
-  assert.ok(
-    outcomes.includes('admin:true') && outcomes.includes('admin:false') && outcomes.includes('erin:true'),
+  for (const outcome of ['admin:true:null', 'admin:false:wrong password', 'erin:true:null']) {
+    assert.ok(outcomes.includes(outcome), `${outcome} in ${outcomes}`);
+  }
+  await login('nobody', 'whatever');
+  const unknown = (await call('GET', '/api/reports/logins', admin)).json.items.find(
+    (l: { username: string }) => l.username === 'nobody',
   );
+  assert.equal(unknown?.reason, 'unknown user', 'the log says why a login failed');
 });
 
 test('security groups and their rules; CIDRs are checked', async (t) => {

@@ -4,6 +4,7 @@ import type { TestContext } from 'node:test';
 import type { Account, Accounts } from '../../src/admin/accounts.ts';
 import { AdminServer } from '../../src/admin/admin-server.ts';
 import { createAdminApp } from '../../src/admin/app.ts';
+import type { ConsoleAssets } from '../../src/admin/console-assets.ts';
 import { Metrics } from '../../src/admin/metrics.ts';
 import { SessionTokens } from '../../src/admin/session-tokens.ts';
 import { FailureLimiter } from '../../src/net/failure-limiter.ts';
@@ -56,7 +57,7 @@ export interface AdminHarness {
 
 export async function startAdmin(
   t: TestContext,
-  options: { maxLoginFailures?: number } = {},
+  options: { maxLoginFailures?: number; console?: ConsoleAssets | null } = {},
 ): Promise<AdminHarness> {
   const accounts = new MemoryAccounts();
   const log = new LogCapture();
@@ -68,6 +69,7 @@ export async function startAdmin(
     metrics: new Metrics(() => 0),
     logger: log.logger,
     secureCookies: false,
+    ...(options.console !== undefined && { console: options.console }),
   });
   const server = new AdminServer(app, { host: '127.0.0.1', port: 0 });
   await server.listen();

@@ -88,10 +88,14 @@ export function closedWithin(socket: Socket, ms: number): Promise<boolean> {
   });
 }
 
-/** Polls `check` every 10 ms until it returns true or `ms` passes. */
-export async function waitFor(check: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+/** Polls `check` (sync or async) every 10 ms until it returns true or `ms` passes. */
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  ms = 5000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }

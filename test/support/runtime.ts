@@ -15,8 +15,15 @@ import { freePort } from './net.ts';
 
 export const ADMIN_PASSWORD = 'admin-password-for-tests';
 
-/** Starts a runtime; `extraYaml` lines are appended to the config (e.g. `licenses:`). */
-export async function startRuntime(t: TestContext, extraYaml: string[] = []) {
+/**
+ * Starts a runtime; `extraYaml` lines are appended to the config (e.g. `licenses:`). The first
+ * admin gets ADMIN_PASSWORD, or with `generatedPassword` one the server makes (`adminPassword`).
+ */
+export async function startRuntime(
+  t: TestContext,
+  extraYaml: string[] = [],
+  options: { generatedPassword?: boolean } = {},
+) {
   const dir = await mkdtemp(join(tmpdir(), 'muon-runtime-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const [tunnelPort, plainPort, adminPort] = await Promise.all([freePort(), freePort(), freePort()]);
@@ -33,9 +40,13 @@ export async function startRuntime(t: TestContext, extraYaml: string[] = []) {
   );
   const config = await loadServerConfig({ file, env: {} });
   const identity = await loadOrCreateTlsIdentity({ dataDir: config.dataDir });
-  const runtime = await startServerRuntime(config, identity, silentLogger, {
-    MUON_ADMIN_PASSWORD: ADMIN_PASSWORD,
-  });
+  const runtime = await startServerRuntime(
+    config,
+    identity,
+    silentLogger,
+    options.generatedPassword ? {} : { MUON_ADMIN_PASSWORD: ADMIN_PASSWORD },
+  );
+  const adminPassword = runtime.firstAdminPassword ?? ADMIN_PASSWORD;
   t.after(() => runtime.close());
   const base = `http://127.0.0.1:${adminPort}`;
 
@@ -76,5 +87,5 @@ export async function startRuntime(t: TestContext, extraYaml: string[] = []) {
     return ((await response.json()) as { token: string }).token;
   };
 
-  return { runtime, config, client, call, login };
+  return { runtime, config, client, call, login, base, adminPassword, fingerprint: identity.fingerprint };
 }

@@ -4,10 +4,17 @@ import { usersAndLicenses } from './001-users-licenses.ts';
 import { mappings } from './002-mappings.ts';
 import { portPool } from './003-port-pool.ts';
 import { trafficAndLogs } from './004-traffic-logs.ts';
+import { trafficControl } from './005-traffic-control.ts';
 import type { Migration } from './ddl.ts';
 
 export type { Migration } from './ddl.ts';
 
-export const MIGRATIONS: readonly Migration[] = [usersAndLicenses, mappings, portPool, trafficAndLogs];
+export const MIGRATIONS: readonly Migration[] = [
+  usersAndLicenses,
+  mappings,
+  portPool,
+  trafficAndLogs,
+  trafficControl,
+];
 
 export const LATEST_VERSION = MIGRATIONS.length;

@@ -25,6 +25,8 @@ export interface License {
   uploadLimit: number | null;
   /** Bytes per second from the target back to visitors; null = unlimited. */
   downloadLimit: number | null;
+  /** Visitor connections open at once over all the license's mappings; null = unlimited. */
+  maxConnections: number | null;
   online: boolean;
   lastSeenAt: Date | null;
   description: string | null;
@@ -40,6 +42,7 @@ export interface NewLicense {
   enabled?: boolean;
   uploadLimit?: number | null;
   downloadLimit?: number | null;
+  maxConnections?: number | null;
   description?: string | null;
 }
 
@@ -48,6 +51,7 @@ export interface LicensePatch {
   enabled?: boolean;
   uploadLimit?: number | null;
   downloadLimit?: number | null;
+  maxConnections?: number | null;
   description?: string | null;
 }
 
@@ -79,6 +83,7 @@ export function toLicense(row: Row): License {
     enabled: toBool(row.enabled),
     uploadLimit: toNumberOrNull(row.upload_limit),
     downloadLimit: toNumberOrNull(row.download_limit),
+    maxConnections: toNumberOrNull(row.max_connections),
     online: toBool(row.online),
     lastSeenAt: toDateOrNull(row.last_seen_at),
     description: row.description,
@@ -101,6 +106,19 @@ function checkLimit(field: string, value: number | null | undefined): void {
     );
   }
 }
+
+/** Shared with mappings: a connection count that fits the integer column. */
+export function checkMaxConnections(value: number | null | undefined): void {
+  if (value == null) return;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_CONNECTIONS) {
+    throw new MuonError(
+      'MUON_ERR_INVALID_INPUT',
+      `maxConnections: must be an integer from 1 to ${MAX_CONNECTIONS}, or null`,
+    );
+  }
+}
+
+export const MAX_CONNECTIONS = 2 ** 31 - 1;
 
 function translateWrite(error: unknown, name: string | undefined): unknown {
   const unique = uniqueViolation(error);
@@ -128,6 +146,7 @@ export class LicenseRepository {
   async create(input: NewLicense): Promise<License> {
     checkLimit('uploadLimit', input.uploadLimit);
     checkLimit('downloadLimit', input.downloadLimit);
+    checkMaxConnections(input.maxConnections);
     const key = checkKey(input.key ?? newKey());
     const now = timeValue(this.#ctx.now());
     return this.#ctx.write(async (db, changed) => {
@@ -142,6 +161,7 @@ export class LicenseRepository {
             enabled: input.enabled ?? true,
             upload_limit: input.uploadLimit ?? null,
             download_limit: input.downloadLimit ?? null,
+            max_connections: input.maxConnections ?? null,
             online: false,
             description: input.description ?? null,
             created_at: now,
@@ -211,6 +231,7 @@ export class LicenseRepository {
   async update(id: number, patch: LicensePatch): Promise<License> {
     checkLimit('uploadLimit', patch.uploadLimit);
     checkLimit('downloadLimit', patch.downloadLimit);
+    checkMaxConnections(patch.maxConnections);
     const now = timeValue(this.#ctx.now());
     return this.#ctx.write(async (db, changed) => {
       let row: Row | undefined;
@@ -222,6 +243,7 @@ export class LicenseRepository {
             ...(patch.enabled !== undefined && { enabled: patch.enabled }),
             ...(patch.uploadLimit !== undefined && { upload_limit: patch.uploadLimit }),
             ...(patch.downloadLimit !== undefined && { download_limit: patch.downloadLimit }),
+            ...(patch.maxConnections !== undefined && { max_connections: patch.maxConnections }),
             ...(patch.description !== undefined && { description: patch.description }),
             updated_at: now,
           })

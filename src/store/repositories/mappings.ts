@@ -9,6 +9,7 @@ import { isForeignKeyViolation, uniqueViolation } from '../db-errors.ts';
 import { type Page, type PageRequest, pageOf } from '../page.ts';
 import type { Database, PortFamily, PortMappingsTable, Protocol } from '../schema.ts';
 import { timeValue, toBool, toDate, toNumber, toNumberOrNull } from '../values.ts';
+import { checkMaxConnections } from './licenses.ts';
 
 export interface Mapping {
   id: number;
@@ -20,8 +21,12 @@ export interface Mapping {
   targetHost: string;
   targetPort: number;
   enabled: boolean;
+  /** Bytes per second from visitors towards the target, over all connections; null = unlimited. */
   uploadLimit: number | null;
+  /** Bytes per second from the target back to visitors, over all connections; null = unlimited. */
   downloadLimit: number | null;
+  /** Visitor connections open at once; null = unlimited. */
+  maxConnections: number | null;
   securityGroupId: number | null;
   description: string | null;
   createdAt: Date;
@@ -38,6 +43,7 @@ export interface NewMapping {
   enabled?: boolean;
   uploadLimit?: number | null;
   downloadLimit?: number | null;
+  maxConnections?: number | null;
   securityGroupId?: number | null;
   description?: string | null;
 }
@@ -53,6 +59,8 @@ export interface MappingFilter extends PageRequest {
   enabled?: boolean;
   publicPort?: number;
   securityGroupId?: number;
+  /** Mappings whose license's client is (not) online. */
+  online?: boolean;
 }
 
 type Row = Selectable<PortMappingsTable>;
@@ -75,6 +83,7 @@ export function toMapping(row: Row): Mapping {
     enabled: toBool(row.enabled),
     uploadLimit: toNumberOrNull(row.upload_limit),
     downloadLimit: toNumberOrNull(row.download_limit),
+    maxConnections: toNumberOrNull(row.max_connections),
     securityGroupId: toNumberOrNull(row.security_group_id),
     description: row.description,
     createdAt: toDate(row.created_at),
@@ -107,6 +116,7 @@ function columnsOf(m: MappingFields) {
     enabled: m.enabled,
     upload_limit: m.uploadLimit,
     download_limit: m.downloadLimit,
+    max_connections: m.maxConnections,
     security_group_id: m.securityGroupId,
     description: m.description,
   };
@@ -143,6 +153,7 @@ function validated(m: MappingFields): MappingFields {
       throw invalid(`${field}: must be a positive integer (bytes per second) or null`);
     }
   }
+  checkMaxConnections(m.maxConnections);
   return { ...m, domain };
 }
 
@@ -195,6 +206,7 @@ export class MappingRepository {
       enabled: input.enabled ?? true,
       uploadLimit: input.uploadLimit ?? null,
       downloadLimit: input.downloadLimit ?? null,
+      maxConnections: input.maxConnections ?? null,
       securityGroupId: input.securityGroupId ?? null,
       description: input.description ?? null,
     });
@@ -239,6 +251,12 @@ export class MappingRepository {
       if (filter.publicPort !== undefined) query = query.where('public_port', '=', filter.publicPort);
       if (filter.securityGroupId !== undefined)
         query = query.where('security_group_id', '=', filter.securityGroupId);
+      if (filter.online !== undefined) {
+        const online = filter.online;
+        query = query.where('license_id', 'in', (eb) =>
+          eb.selectFrom('licenses').select('licenses.id').where('licenses.online', '=', online),
+        );
+      }
       return pageOf(
         filter,
         () => query.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst(),
@@ -254,6 +272,19 @@ export class MappingRepository {
       db.selectFrom('port_mappings').selectAll().where('license_id', '=', licenseId).orderBy('id').execute(),
     );
     return rows.map(toMapping);
+  }
+
+  /** Every public port of a family that some mapping holds. */
+  async usedPorts(family: PortFamily): Promise<Set<number>> {
+    const rows = await this.#ctx.read((db) =>
+      db
+        .selectFrom('port_mappings')
+        .select('public_port')
+        .where('port_family', '=', family)
+        .where('public_port', 'is not', null)
+        .execute(),
+    );
+    return new Set(rows.flatMap((row) => (row.public_port === null ? [] : [toNumber(row.public_port)])));
   }
 
   /** The mapping that holds a public port of a family, if any. */

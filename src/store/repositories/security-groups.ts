@@ -1,6 +1,7 @@
 // Security groups: named, ordered lists of allow/deny rules on visitor addresses (CIDR, IPv4 and
-// IPv6) that mappings refer to. Rules are evaluated by ascending priority, then id; a group in
-// use by a mapping cannot be deleted. Rule changes are announced for the licenses using the group.
+// IPv6) that mappings refer to, with a default action for visitors no rule matches. Rules are
+// evaluated by ascending priority, then id; a group in use by a mapping cannot be deleted.
+// Changes to rules or the default action are announced for the licenses using the group.
 
 import type { Kysely, Selectable } from 'kysely';
 import { MuonError } from '../../errors.ts';
@@ -15,6 +16,8 @@ export interface SecurityGroup {
   id: number;
   name: string;
   description: string | null;
+  /** What a visitor no rule matches gets. */
+  defaultAction: RuleAction;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -35,6 +38,8 @@ export interface SecurityRule {
 export interface NewSecurityGroup {
   name: string;
   description?: string | null;
+  /** Default: allow. */
+  defaultAction?: RuleAction;
 }
 
 export interface NewSecurityRule {
@@ -53,9 +58,17 @@ function toGroup(row: Selectable<SecurityGroupsTable>): SecurityGroup {
     id: toNumber(row.id),
     name: row.name,
     description: row.description,
+    defaultAction: row.default_action,
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };
+}
+
+function checkAction(field: string, action: RuleAction): RuleAction {
+  if (action !== 'allow' && action !== 'deny') {
+    throw new MuonError('MUON_ERR_INVALID_INPUT', `${field}: must be allow or deny`);
+  }
+  return action;
 }
 
 function toRule(row: Selectable<SecurityGroupRulesTable>): SecurityRule {
@@ -72,9 +85,7 @@ function toRule(row: Selectable<SecurityGroupRulesTable>): SecurityRule {
 }
 
 function checkRule(rule: NewSecurityRule): NewSecurityRule {
-  if (rule.action !== 'allow' && rule.action !== 'deny') {
-    throw new MuonError('MUON_ERR_INVALID_INPUT', 'action: must be allow or deny');
-  }
+  checkAction('action', rule.action);
   if (!Number.isInteger(rule.priority) || Math.abs(rule.priority) > 2 ** 31 - 1) {
     throw new MuonError('MUON_ERR_INVALID_INPUT', 'priority: must be an integer');
   }
@@ -119,6 +130,7 @@ export class SecurityGroupRepository {
 
   async create(input: NewSecurityGroup, rules: readonly NewSecurityRule[] = []): Promise<SecurityGroup> {
     const checked = rules.map(checkRule);
+    const defaultAction = checkAction('defaultAction', input.defaultAction ?? 'allow');
     const now = timeValue(this.#ctx.now());
     return this.#ctx.write(async (db) => {
       let group: SecurityGroup;
@@ -129,6 +141,7 @@ export class SecurityGroupRepository {
             .values({
               name: checkName('name', input.name),
               description: input.description ?? null,
+              default_action: defaultAction,
               created_at: now,
               updated_at: now,
             })
@@ -163,9 +176,11 @@ export class SecurityGroupRepository {
     });
   }
 
+  /** A new default action is announced (it changes who gets in); a new name or description is not. */
   async update(id: number, patch: Partial<NewSecurityGroup>): Promise<SecurityGroup> {
+    if (patch.defaultAction !== undefined) checkAction('defaultAction', patch.defaultAction);
     const now = timeValue(this.#ctx.now());
-    return this.#ctx.write(async (db) => {
+    return this.#ctx.write(async (db, changed) => {
       let row: Selectable<SecurityGroupsTable> | undefined;
       try {
         row = await db
@@ -173,6 +188,7 @@ export class SecurityGroupRepository {
           .set({
             ...(patch.name !== undefined && { name: checkName('name', patch.name) }),
             ...(patch.description !== undefined && { description: patch.description }),
+            ...(patch.defaultAction !== undefined && { default_action: patch.defaultAction }),
             updated_at: now,
           })
           .where('id', '=', id)
@@ -182,6 +198,7 @@ export class SecurityGroupRepository {
         throw nameTaken(error, patch.name);
       }
       if (!row) throw new MuonError('MUON_ERR_NOT_FOUND', `security group ${id} does not exist`);
+      if (patch.defaultAction !== undefined) await announceUsers(db, id, changed);
       return toGroup(row);
     });
   }

@@ -28,6 +28,8 @@ export interface TrafficQuery {
   /** One mapping, or (summed over its mappings) one license; neither = everything. */
   mappingId?: number;
   licenseId?: number;
+  /** Summed over every license of this user. */
+  ownerId?: number;
   granularity: Granularity;
   /** Buckets starting at or after this time. */
   from?: Date;
@@ -258,6 +260,12 @@ export class TrafficRepository {
     let q = db.selectFrom('traffic_stats').where('granularity', '=', query.granularity);
     if (query.mappingId !== undefined) q = q.where('mapping_id', '=', query.mappingId);
     if (query.licenseId !== undefined) q = q.where('license_id', '=', query.licenseId);
+    if (query.ownerId !== undefined) {
+      const ownerId = query.ownerId;
+      q = q.where('license_id', 'in', (eb) =>
+        eb.selectFrom('licenses').select('licenses.id').where('licenses.owner_id', '=', ownerId),
+      );
+    }
     if (query.from) q = q.where('bucket_start', '>=', timeValue(query.from));
     if (query.to) q = q.where('bucket_start', '<', timeValue(query.to));
     return q;

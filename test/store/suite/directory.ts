@@ -60,11 +60,13 @@ export function directoryTests(h: StoreHarness): void {
         targetPort: 80,
       });
 
+      const unlimited = { uploadLimit: null, downloadLimit: null, maxConnections: null };
       const expected: LicenseRecord = {
         id: String(lab.id),
         name: 'lab',
         key: lab.key,
         enabled: true,
+        ...unlimited,
         mappings: [
           {
             id: String(ssh.id),
@@ -73,6 +75,8 @@ export function directoryTests(h: StoreHarness): void {
             targetHost: '10.0.0.5',
             targetPort: 22,
             enabled: true,
+            ...unlimited,
+            security: null,
           },
           {
             id: String(off.id),
@@ -81,6 +85,8 @@ export function directoryTests(h: StoreHarness): void {
             targetHost: '10.0.0.6',
             targetPort: 23,
             enabled: false,
+            ...unlimited,
+            security: null,
           },
         ],
       };
@@ -99,6 +105,65 @@ export function directoryTests(h: StoreHarness): void {
 
       const empty = await license(store, alice.id, 'empty');
       assert.deepEqual((await directory.getLicense(String(empty.id)))?.mappings, []);
+    });
+
+    test('carries limits, and the security group of each mapping with its rules in order and its default', async (t) => {
+      const store = await h.store(t);
+      const directory = new StoreDirectory(store);
+      const alice = await user(store);
+      const lab = await store.licenses.create({
+        ownerId: alice.id,
+        name: 'lab',
+        key: key('limits'),
+        uploadLimit: 1000,
+        downloadLimit: 2000,
+        maxConnections: 30,
+      });
+      const office = await store.securityGroups.create({ name: 'office', defaultAction: 'deny' }, [
+        { action: 'allow', cidr: '10.0.0.0/8', priority: 20 },
+        { action: 'deny', cidr: '10.9.0.0/16', priority: 10 },
+        { action: 'allow', cidr: '2001:db8::/32', priority: 20 },
+      ]);
+      const empty = await store.securityGroups.create({ name: 'empty' });
+      const target = { licenseId: lab.id, targetHost: 'h', targetPort: 1 };
+      const a = await store.mappings.create({
+        ...target,
+        publicPort: 2001,
+        securityGroupId: office.id,
+        uploadLimit: 10,
+        maxConnections: 3,
+      });
+      const b = await store.mappings.create({ ...target, publicPort: 2002, securityGroupId: office.id });
+      const c = await store.mappings.create({ ...target, publicPort: 2003, securityGroupId: empty.id });
+      const d = await store.mappings.create({ ...target, publicPort: 2004, downloadLimit: 20 });
+
+      const record = await directory.getLicense(String(lab.id));
+      assert.ok(record);
+      assert.deepEqual(
+        { up: record.uploadLimit, down: record.downloadLimit, max: record.maxConnections },
+        { up: 1000, down: 2000, max: 30 },
+      );
+      const officePolicy = {
+        id: String(office.id),
+        defaultAction: 'deny',
+        rules: [
+          { action: 'deny', cidr: '10.9.0.0/16' },
+          { action: 'allow', cidr: '10.0.0.0/8' },
+          { action: 'allow', cidr: '2001:db8::/32' },
+        ],
+      };
+      assert.deepEqual(
+        record.mappings.map((m) => [m.id, m.uploadLimit, m.downloadLimit, m.maxConnections, m.security]),
+        [
+          [String(a.id), 10, null, 3, officePolicy],
+          [String(b.id), null, null, null, officePolicy],
+          [String(c.id), null, null, null, { id: String(empty.id), defaultAction: 'allow', rules: [] }],
+          [String(d.id), null, 20, null, null],
+        ],
+      );
+      await store.securityGroups.update(office.id, { defaultAction: 'allow' });
+      const again = await directory.findByKeyId(keyIdOf(key('limits')));
+      assert.equal(again?.mappings[0]?.security?.defaultAction, 'allow');
     });
 
     test('announces committed changes to a license, its owner, its mappings and their security rules', async (t) => {
@@ -143,6 +208,14 @@ export function directoryTests(h: StoreHarness): void {
       await store.securityGroups.deleteRule(rule.id);
       await store.securityGroups.replaceRules(group.id, []);
       assert.deepEqual(events.take(), [labId, labId, labId, labId]);
+      await store.securityGroups.update(group.id, { defaultAction: 'deny' });
+      assert.deepEqual(events.take(), [labId], 'the default action decides who gets in');
+      await store.securityGroups.update(group.id, { name: 'office-2', description: 'renamed' });
+      assert.deepEqual(events.take(), [], 'a name or description does not');
+      const unused = await store.securityGroups.create({ name: 'unused' });
+      await store.securityGroups.update(unused.id, { defaultAction: 'deny' });
+      await store.securityGroups.addRule(unused.id, { action: 'allow', cidr: '::1', priority: 1 });
+      assert.deepEqual(events.take(), [], 'a group no mapping uses concerns no license');
 
       await store.licenses.setOnline(lab.id, true);
       await store.users.update(alice.id, { username: 'alice2', passwordHash: 'x' });
@@ -368,6 +441,47 @@ export function directoryTests(h: StoreHarness): void {
         { name: 'ci', key: key('yaml-ci'), enabled: true, mappings: ['2222->ci:22'] },
         { name: 'lab', key: key('yaml-lab'), enabled: true, mappings: [] },
       ]);
+    });
+
+    test('declared limits are stored, compared, and changed like any other field', async (t) => {
+      const store = await h.store(t);
+      const directory = new StoreDirectory(store);
+      const limited = (up: number | null, max: number | null) =>
+        declared({
+          lab: { uploadLimit: up, maxConnections: 40 },
+          ci: {
+            mappings: [
+              {
+                id: 'ci:3000',
+                protocol: 'tcp',
+                publicPort: 3000,
+                targetHost: 'ci',
+                targetPort: 3000,
+                enabled: true,
+                downloadLimit: 5000,
+                maxConnections: max,
+              },
+            ],
+          },
+        });
+      await applyDeclaredLicenses(store, limited(1000, 2));
+      const lab = await directory.findByKeyId(keyIdOf(key('yaml-lab')));
+      assert.deepEqual([lab?.uploadLimit, lab?.downloadLimit, lab?.maxConnections], [1000, null, 40]);
+      const ci = await directory.findByKeyId(keyIdOf(key('yaml-ci')));
+      assert.deepEqual([ci?.mappings[0]?.downloadLimit, ci?.mappings[0]?.maxConnections], [5000, 2]);
+
+      const events = recorder(directory);
+      const same = await applyDeclaredLicenses(store, limited(1000, 2));
+      assert.equal(same.licenses.unchanged, 2);
+      assert.equal(same.mappings.unchanged, 3);
+      assert.deepEqual(events.take(), []);
+
+      const changed = await applyDeclaredLicenses(store, limited(null, 3));
+      assert.deepEqual(changed.licenses, { created: 0, updated: 1, deleted: 0, unchanged: 1 });
+      assert.deepEqual(changed.mappings, { created: 0, updated: 1, deleted: 0, unchanged: 2 });
+      assert.deepEqual(events.take(), [lab?.id, ci?.id].sort());
+      assert.equal((await directory.getLicense(lab?.id ?? ''))?.uploadLimit, null);
+      assert.equal((await directory.getLicense(ci?.id ?? ''))?.mappings[0]?.maxConnections, 3);
     });
 
     test('a clash with a license managed in the console fails, names the license, and applies nothing', async (t) => {

@@ -36,6 +36,7 @@ export function mappingTests(h: StoreHarness): void {
         enabled: true,
         uploadLimit: null,
         downloadLimit: null,
+        maxConnections: null,
         securityGroupId: null,
         description: null,
         createdAt: clock.now(),
@@ -53,9 +54,11 @@ export function mappingTests(h: StoreHarness): void {
         targetPort: 5432,
         enabled: false,
         uploadLimit: 10_000,
+        maxConnections: 8,
         securityGroupId: group.id,
         description: 'postgres',
       });
+      assert.equal(moved.maxConnections, 8);
       assert.equal(moved.publicPort, 2223);
       assert.equal(moved.targetHost, 'db.internal');
       assert.equal(moved.enabled, false);
@@ -143,6 +146,8 @@ export function mappingTests(h: StoreHarness): void {
         [{ ...base, publicPort: 80, targetHost: '' }, /^targetHost: /],
         [{ ...base, protocol: 'http', domain: 'not a domain' }, /^domain: /],
         [{ ...base, publicPort: 80, uploadLimit: -5 }, /^uploadLimit: /],
+        [{ ...base, publicPort: 80, maxConnections: 0 }, /^maxConnections: /],
+        [{ ...base, publicPort: 80, maxConnections: 2.5 }, /^maxConnections: /],
       ];
       for (const [input, message] of cases) {
         const error = await rejectsWith(store.mappings.create(input), 'MUON_ERR_INVALID_INPUT');
@@ -214,6 +219,7 @@ export function securityGroupTests(h: StoreHarness): void {
         { action: 'allow', cidr: '2001:DB8::/32', priority: 10 },
       ]);
       assert.equal(group.description, 'the office');
+      assert.equal(group.defaultAction, 'allow', 'a group allows by default');
       let rules = await store.securityGroups.rules(group.id);
       assert.deepEqual(
         rules.map((r) => [r.action, r.cidr, r.priority]),
@@ -255,6 +261,30 @@ export function securityGroupTests(h: StoreHarness): void {
         store.securityGroups.addRule(9999, { action: 'allow', cidr: '::/0', priority: 1 }),
         'MUON_ERR_NOT_FOUND',
       );
+    });
+
+    test('the default action: set at creation or later, validated, kept by other updates', async (t) => {
+      const store = await h.store(t);
+      const closed = await store.securityGroups.create({ name: 'closed', defaultAction: 'deny' });
+      assert.equal(closed.defaultAction, 'deny');
+      assert.equal((await store.securityGroups.get(closed.id))?.defaultAction, 'deny');
+      assert.equal(
+        (await store.securityGroups.update(closed.id, { description: 'x' })).defaultAction,
+        'deny',
+      );
+      const opened = await store.securityGroups.update(closed.id, { defaultAction: 'allow' });
+      assert.equal(opened.defaultAction, 'allow');
+      assert.equal((await store.securityGroups.list()).items[0]?.defaultAction, 'allow');
+      const bad = await rejectsWith(
+        store.securityGroups.update(closed.id, { defaultAction: 'maybe' as 'allow' }),
+        'MUON_ERR_INVALID_INPUT',
+      );
+      assert.match(bad.message, /^defaultAction: /);
+      await rejectsWith(
+        store.securityGroups.create({ name: 'bad', defaultAction: 'block' as 'deny' }),
+        'MUON_ERR_INVALID_INPUT',
+      );
+      await rejectsWith(store.securityGroups.update(9999, { defaultAction: 'deny' }), 'MUON_ERR_NOT_FOUND');
     });
 
     test('rules are validated: action, CIDR (no host bits), integer priority', async (t) => {

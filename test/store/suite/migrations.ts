@@ -141,7 +141,51 @@ async function seed(db: Kysely<Database>, version: number): Promise<void> {
       .values({ user_id: 1, username: 'Alice', remote_address: '192.0.2.2', success: true, created_at: T0 })
       .execute();
   }
-  if (version >= 5) throw new Error(`seed() does not know version ${version} yet: add its rows`);
+  if (version >= 5) {
+    await db
+      .insertInto('licenses')
+      .values({
+        id: 2,
+        owner_id: 2,
+        name: 'limited',
+        key: key('seed-5'),
+        key_id: 'placeholder-5',
+        enabled: true,
+        upload_limit: null,
+        download_limit: 2048,
+        max_connections: 10,
+        online: false,
+        last_seen_at: null,
+        description: null,
+        ...at,
+      })
+      .execute();
+    await db
+      .insertInto('security_groups')
+      .values({ id: 2, name: 'closed', description: null, default_action: 'deny', ...at })
+      .execute();
+    await db
+      .insertInto('port_mappings')
+      .values({
+        id: 3,
+        license_id: 2,
+        protocol: 'tcp',
+        port_family: 'tcp',
+        public_port: 3333,
+        domain: null,
+        target_host: 'db',
+        target_port: 5432,
+        enabled: true,
+        upload_limit: 4096,
+        download_limit: null,
+        max_connections: 2,
+        security_group_id: 2,
+        description: null,
+        ...at,
+      })
+      .execute();
+  }
+  if (version >= 6) throw new Error(`seed() does not know version ${version} yet: add its rows`);
 }
 
 /** What seed(version) wrote, read back through the repositories after migrating to the latest. */
@@ -197,6 +241,21 @@ async function check(store: Store, version: number): Promise<void> {
     assert.deepEqual(totals, { bytesIn: 2n ** 60n, bytesOut: 7n });
     assert.equal((await store.connections.list()).total, 1);
     assert.equal((await store.logins.list({ userId: 1 })).total, 1);
+  }
+  if (version >= 2) {
+    // Rows from before version 5 are unlimited and their groups allow by default.
+    assert.equal((await store.licenses.get(1))?.maxConnections, null);
+    assert.equal((await store.mappings.get(1))?.maxConnections, null);
+    assert.equal((await store.securityGroups.get(1))?.defaultAction, 'allow');
+  }
+  if (version >= 5) {
+    const limited = await store.licenses.get(2);
+    assert.equal(limited?.maxConnections, 10);
+    assert.equal(limited?.downloadLimit, 2048);
+    const db = await store.mappings.get(3);
+    assert.equal(db?.maxConnections, 2);
+    assert.equal(db?.uploadLimit, 4096);
+    assert.equal((await store.securityGroups.get(2))?.defaultAction, 'deny');
   }
 }
 

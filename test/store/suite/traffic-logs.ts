@@ -87,6 +87,25 @@ export function trafficTests(h: StoreHarness): void {
         bytesIn: 0n,
         bytesOut: 0n,
       });
+      const bobs = await twoMappings(store, 'bob');
+      await store.traffic.add([
+        {
+          mappingId: bobs.a,
+          licenseId: bobs.licenseId,
+          at: at('2025-01-15T10:00:00Z'),
+          bytesIn: 5,
+          bytesOut: 5,
+        },
+      ]);
+      const alice = (await store.licenses.get(licenseId))?.ownerId;
+      assert.deepEqual(await store.traffic.totals({ ownerId: alice ?? 0, granularity: 'minute' }), {
+        bytesIn: 301n,
+        bytesOut: 31n,
+      });
+      assert.deepEqual(await store.traffic.totals({ granularity: 'minute' }), {
+        bytesIn: 306n,
+        bytesOut: 36n,
+      });
     });
 
     test('roll-up: minutes → hours → days → months (UTC), idempotent, limited by since', async (t) => {

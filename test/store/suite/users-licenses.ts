@@ -122,6 +122,7 @@ export function licenseTests(h: StoreHarness): void {
         enabled: true,
         uploadLimit: 1_000_000,
         downloadLimit: null,
+        maxConnections: null,
         online: false,
         lastSeenAt: null,
         description: null,
@@ -139,9 +140,19 @@ export function licenseTests(h: StoreHarness): void {
         enabled: false,
         uploadLimit: null,
         downloadLimit: 2048,
+        maxConnections: 50,
         description: 'moved',
       });
       assert.equal(updated.name, 'lab-2');
+      assert.equal(updated.maxConnections, 50);
+      assert.equal(
+        (await store.licenses.update(lab.id, {})).maxConnections,
+        50,
+        'kept when not in the patch',
+      );
+      assert.equal((await store.licenses.update(lab.id, { maxConnections: null })).maxConnections, null);
+      const limited = await store.licenses.create({ ownerId: alice.id, name: 'limited', maxConnections: 3 });
+      assert.equal((await store.licenses.get(limited.id))?.maxConnections, 3);
       assert.equal(updated.enabled, false);
       assert.equal(updated.uploadLimit, null);
       assert.equal(updated.downloadLimit, 2048);
@@ -187,6 +198,13 @@ export function licenseTests(h: StoreHarness): void {
       );
       await rejectsWith(store.licenses.create({ ownerId: alice.id, name: '' }), 'MUON_ERR_INVALID_INPUT');
       await rejectsWith(store.licenses.update(other.id, { uploadLimit: 0 }), 'MUON_ERR_INVALID_INPUT');
+      for (const maxConnections of [0, -1, 1.5, 2 ** 31]) {
+        const error = await rejectsWith(
+          store.licenses.update(other.id, { maxConnections }),
+          'MUON_ERR_INVALID_INPUT',
+        );
+        assert.match(error.message, /^maxConnections: /);
+      }
     });
 
     test('list filters by owner, enabled, online and name, and pages', async (t) => {

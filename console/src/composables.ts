@@ -1,0 +1,78 @@
+// Two shapes every page repeats: a form that submits to the API and shows its errors (the one
+// for a field next to that field, any other with its code), and a paged list that reloads.
+
+import { computed, onBeforeUnmount, onMounted, type Ref, ref, shallowRef } from 'vue';
+import { ApiError } from './api/client.ts';
+import type { Page } from './api/types.ts';
+
+function asApiError(error: unknown): ApiError {
+  return error instanceof ApiError ? error : new ApiError(0, 'MUON_ERR_CONSOLE', (error as Error).message);
+}
+
+export function useAction() {
+  const pending = ref(false);
+  const error = shallowRef<ApiError | null>(null);
+  /** Runs `work`; returns true when it succeeded (its error is kept in `error` otherwise). */
+  async function run(work: () => Promise<unknown>): Promise<boolean> {
+    pending.value = true;
+    error.value = null;
+    try {
+      await work();
+      return true;
+    } catch (caught) {
+      error.value = asApiError(caught);
+      return false;
+    } finally {
+      pending.value = false;
+    }
+  }
+  /** The error's message if it concerns `field` (shown beside it, without the "field: " prefix). */
+  const fieldError = (field: string) =>
+    error.value?.field === field ? error.value.message.replace(`${field}: `, '') : undefined;
+  /** The error if it belongs to no field of the form (shown as a banner). */
+  const formError = (fields: readonly string[]) =>
+    error.value && !(error.value.field && fields.includes(error.value.field)) ? error.value : null;
+  return { pending, error, run, fieldError, formError };
+}
+
+/**
+ * A paged list loaded when the page mounts. With `refreshMs` it reloads on that period while
+ * the page is shown (live state such as a client going online), keeping the current page.
+ */
+export function useList<T>(
+  load: (page: { limit: number; offset: number }) => Promise<Page<T>>,
+  options: { limit?: number; refreshMs?: number } = {},
+) {
+  const limit = options.limit ?? 25;
+  const items: Ref<T[]> = ref([]);
+  const total = ref(0);
+  const offset = ref(0);
+  const loaded = ref(false);
+  const action = useAction();
+  async function reload(): Promise<void> {
+    await action.run(async () => {
+      const page = await load({ limit, offset: offset.value });
+      items.value = page.items;
+      total.value = page.total;
+      loaded.value = true;
+    });
+  }
+  async function go(to: number): Promise<void> {
+    offset.value = Math.max(0, to);
+    await reload();
+  }
+  const pages = computed(() => ({ limit, offset: offset.value, total: total.value }));
+  let timer: ReturnType<typeof setInterval> | undefined;
+  onMounted(() => {
+    void reload();
+    if (options.refreshMs) timer = setInterval(() => void reload(), options.refreshMs);
+  });
+  onBeforeUnmount(() => clearInterval(timer));
+  return { items, total, offset, loaded, reload, go, pages, error: action.error, pending: action.pending };
+}
+
+/** An optional number from a form input ('' means none). */
+export function numberOrNull(value: string | number | null | undefined): number | null {
+  if (value === '' || value === null || value === undefined) return null;
+  return Number(value);
+}
