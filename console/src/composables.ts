@@ -36,8 +36,8 @@ export function useAction() {
 }
 
 /**
- * A paged list loaded when the page mounts. With `refreshMs` it reloads on that period while
- * the page is shown (live state such as a client going online), keeping the current page.
+ * A paged list (the page calls reload() when it is ready to load). With `refreshMs` it reloads
+ * on that period while the page is shown (live state such as a client going online).
  */
 export function useList<T>(
   load: (page: { limit: number; offset: number }) => Promise<Page<T>>,
@@ -64,7 +64,6 @@ export function useList<T>(
   const pages = computed(() => ({ limit, offset: offset.value, total: total.value }));
   let timer: ReturnType<typeof setInterval> | undefined;
   onMounted(() => {
-    void reload();
     if (options.refreshMs) timer = setInterval(() => void reload(), options.refreshMs);
   });
   onBeforeUnmount(() => clearInterval(timer));

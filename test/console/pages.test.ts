@@ -12,16 +12,16 @@ import { openBrowser } from '../support/browser.ts';
 import { ADMIN_PASSWORD, startRuntime } from '../support/runtime.ts';
 
 const PAGES = [
-  { path: '/', title: 'Dashboard', shot: 'dashboard' },
-  { path: '/licenses', title: 'Licenses', shot: 'licenses' },
-  { path: '/mappings', title: 'Port mappings', shot: 'mappings' },
-  { path: '/ports', title: 'Port pool', shot: 'port-pool' },
-  { path: '/security-groups', title: 'Security groups', shot: 'security-groups' },
-  { path: '/users', title: 'Users', shot: 'users' },
-  { path: '/traffic', title: 'Traffic', shot: 'traffic' },
-  { path: '/connections', title: 'Client connections', shot: 'connections' },
-  { path: '/logins', title: 'Login log', shot: 'login-log' },
-  { path: '/account', title: 'Account', shot: 'account' },
+  { path: '/', title: 'Dashboard', shot: 'dashboard', shows: 'clients offline' },
+  { path: '/licenses', title: 'Licenses', shot: 'licenses', shows: 'NAS and SSH' },
+  { path: '/mappings', title: 'Port mappings', shot: 'mappings', shows: 'nas.lan:80' },
+  { path: '/ports', title: 'Port pool', shot: 'port-pool', shows: 'open to every license' },
+  { path: '/security-groups', title: 'Security groups', shot: 'security-groups', shows: '203.0.113.0/24' },
+  { path: '/users', title: 'Users', shot: 'users', shows: 'carol' },
+  { path: '/traffic', title: 'Traffic', shot: 'traffic', shows: 'Total' },
+  { path: '/connections', title: 'Client connections', shot: 'connections', shows: '198.51.100.23' },
+  { path: '/logins', title: 'Login log', shot: 'login-log', shows: 'mallory' },
+  { path: '/account', title: 'Account', shot: 'account', shows: 'Change password' },
 ];
 const SHOTS = process.env.MUON_SCREENSHOTS;
 
@@ -116,10 +116,11 @@ test('every page renders without console errors', async (t) => {
   const { page, errors } = await openBrowser(t, { width: 1360, height: 860 });
   await logIn(page, rt.base);
   if (SHOTS) await mkdir(SHOTS, { recursive: true });
-  for (const { path, title, shot } of PAGES) {
-    await t.test(path, async () => {
+  for (const { path, title, shot, shows } of PAGES) {
+    await t.test(`${path} shows its data`, async () => {
       await page.goto(rt.base + path);
       await page.getByRole('heading', { level: 1, name: title, exact: true }).waitFor();
+      await page.locator('main').getByText(shows).first().waitFor();
       await page.waitForLoadState('networkidle');
       assert.equal(await page.title(), `${title} · Muon`);
       assert.deepEqual(errors, [], `no console errors on ${path}`);
