@@ -60,8 +60,9 @@ if [ "$(psql_admin -tAc "select 1 from pg_roles where rolname = '$db'")" != 1 ];
   say "creating role $db"
   psql_admin -c "create role $db login" >&2
 fi
-# Set the password every time, so a changed MUON_TEST_PG_PASSWORD takes effect.
-psql_admin -c "alter role $db with login password '$password'" >&2
+# Set the password every time, so a changed MUON_TEST_PG_PASSWORD takes effect. CREATEDB lets a
+# test make its own database (the store-outage test cuts its connections without disturbing others).
+psql_admin -c "alter role $db with login createdb password '$password'" >&2
 if [ "$(psql_admin -tAc "select 1 from pg_database where datname = '$db'")" != 1 ]; then
   say "creating database $db"
   psql_admin -c "create database $db owner $db" >&2
