@@ -300,6 +300,7 @@ export class ServerHandle {
 
 export interface ClientSpec {
   minIdle?: number;
+  logLevel?: string;
   reconnect?: { initialDelay: string; maxDelay: string };
   connectTimeout?: string;
 }
@@ -370,6 +371,7 @@ export class Fleet {
         `pool: { minIdle: ${spec.minIdle ?? 2} }`,
         `reconnect: { initialDelay: ${reconnect.initialDelay}, maxDelay: ${reconnect.maxDelay} }`,
         `connectTimeout: ${spec.connectTimeout ?? '2s'}`,
+        ...(spec.logLevel ? [`log: { level: ${spec.logLevel} }`] : []),
         '',
       ].join('\n'),
       { mode: 0o600 },
