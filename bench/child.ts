@@ -1,8 +1,10 @@
 // Child processes of the benchmark: spawned through one registry so that every one of them is
-// ended (by its own PID) when the run finishes, fails or is interrupted.
+// ended (by its own PID) when the run finishes, fails or is interrupted. Node processes, peer
+// tools (iperf3, wrk, sshd, ssh) and short commands whose whole output is wanted.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { readOpenFileLimit } from './proc.ts';
 
 const live = new Set<ChildProcess>();
 
@@ -21,14 +23,43 @@ export interface Child {
 
 const TAIL_LINES = 20;
 
+export interface SpawnOptions {
+  /**
+   * Open files the process needs. When that is above our own soft limit the command is started
+   * through `sh` raising the limit first (the hard limit too, which only root may raise; Node
+   * raises its own soft limit to the hard one at start). `exec` keeps the PID.
+   */
+  nofile?: number;
+}
+
+/** The command and arguments that start `command` with at least `nofile` open files allowed. */
+function withFileLimit(command: string, args: readonly string[], nofile: number | undefined): string[] {
+  const own = readOpenFileLimit('self');
+  if (nofile === undefined || own === undefined || nofile <= own.soft) return [command, ...args];
+  const n = String(Math.ceil(nofile));
+  const script = `ulimit -Hn ${n} 2>/dev/null; ulimit -Sn ${n} 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"; exec "$@"`;
+  return ['/bin/sh', '-c', script, 'sh', command, ...args];
+}
+
 /**
  * Spawns `node <args>` with the current Node binary. Both output streams are read for the
  * whole life of the process (a full pipe would otherwise block the child's logging).
  * stdin stays an open pipe: our own children exit when it ends, i.e. when we die.
  */
-export function spawnNode(args: readonly string[], cwd: string): Child {
-  const child = spawn(process.execPath, args, { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-  if (child.pid === undefined) throw new Error(`could not start node ${args.join(' ')}`);
+export function spawnNode(args: readonly string[], cwd: string, options: SpawnOptions = {}): Child {
+  return spawnProcess(process.execPath, args, cwd, options);
+}
+
+/** Spawns any command the same way (peer tools: they get SIGTERM, then SIGKILL, at the end). */
+export function spawnProcess(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  options: SpawnOptions = {},
+): Child {
+  const [file = command, ...argv] = withFileLimit(command, args, options.nofile);
+  const child = spawn(file, argv, { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  if (child.pid === undefined) throw new Error(`could not start ${command} ${args.join(' ')}`);
   live.add(child);
   let exited = child.exitCode !== null || child.signalCode !== null;
   const exitWaiters: Array<() => void> = [];
@@ -104,6 +135,45 @@ export function spawnNode(args: readonly string[], cwd: string): Child {
       return stopping;
     },
   };
+}
+
+export interface Completed {
+  /** Exit code, or undefined when the process was killed (by a signal or the timeout). */
+  code: number | undefined;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end and returns its whole output; killed after `timeoutMs`. */
+export function runCommand(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  timeoutMs: number,
+): Promise<Completed> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(child);
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout?.on('data', (b: Buffer) => stdout.push(b));
+    child.stderr?.on('data', (b: Buffer) => stderr.push(b));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let settled = false;
+    const finish = (code: number | null, error?: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      live.delete(child);
+      resolve({
+        code: code ?? undefined,
+        stdout: Buffer.concat(stdout).toString('utf8'),
+        stderr: Buffer.concat(stderr).toString('utf8') + (error === undefined ? '' : error.message),
+      });
+    };
+    child.once('error', (error) => finish(null, error));
+    child.once('close', (code) => finish(code));
+  });
 }
 
 /** Synchronously sends SIGKILL to every child still alive (for exit and signal handlers). */

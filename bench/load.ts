@@ -2,13 +2,14 @@
 //   node bench/load.ts <upload|download|rr|connect|ttfb|hold> --port=N [options]
 // Prints JSON lines on stdout: {"event":"measure"} when the warm-up ends (the caller samples
 // CPU then), then one {"event":"result",...}. `hold` prints {"event":"ready",...} and keeps its
-// connections open until stdin ends, SIGTERM or --duration. Buffers are allocated once and
-// reused; reads go into a static buffer (`onread`), so the hot paths allocate nothing per
-// request beyond the socket itself and the timestamp.
+// connections open until stdin ends, SIGTERM or --duration (on SIGUSR2 it checks them all
+// again). Buffers are allocated once and reused; reads go into a static buffer (`onread`), so
+// the hot paths allocate nothing per request beyond the socket itself and the timestamp.
 
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { Histogram } from './histogram.ts';
+import { hold } from './load-hold.ts';
 import { onParentGone } from './parent-watch.ts';
 import { ACK_UNIT } from './target.ts';
 
@@ -259,58 +260,6 @@ async function timeToFirstByte(o: LoadOptions): Promise<Record<string, unknown>>
   for (let i = 0; i < o.count && Date.now() < deadline; i++) await one(true);
   const seconds = Number(now() - t0) / 1e9;
   return { connections: histogram.count, seconds, errors, ...latencySummary(histogram) };
-}
-
-/** Opens `count` connections, checks each with a 1-byte round trip, then holds them idle. */
-async function hold(o: LoadOptions): Promise<void> {
-  const sockets: net.Socket[] = [];
-  let ready = 0;
-  let errors = 0;
-  const ping = WRITE_CHUNK.subarray(0, 1);
-  const openOne = (): Promise<void> =>
-    new Promise((resolve) => {
-      let settled = false;
-      const finish = (ok: boolean): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (ok) ready++;
-        else errors++;
-        resolve();
-      };
-      const socket = net.connect({
-        host: o.host,
-        port: o.port,
-        onread: {
-          buffer: READ_BUFFER,
-          callback: (n: number): boolean => {
-            if (n > 0) finish(true);
-            return true;
-          },
-        },
-      });
-      const timer = setTimeout(() => finish(false), 10_000);
-      socket.on('connect', () => socket.write(ping));
-      socket.on('error', () => finish(false));
-      socket.on('close', () => finish(false));
-      sockets.push(socket);
-    });
-  const t0 = now();
-  const batch = 50;
-  for (let i = 0; i < o.count; i += batch) {
-    const pending: Promise<void>[] = [];
-    for (let j = i; j < Math.min(o.count, i + batch); j++) pending.push(openOne());
-    await Promise.all(pending);
-  }
-  emit({ event: 'ready', connections: ready, errors, seconds: Number(now() - t0) / 1e9 });
-  await new Promise<void>((resolve) => {
-    const release = (): void => resolve();
-    onParentGone(release);
-    process.once('SIGTERM', release);
-    process.once('SIGINT', release);
-    setTimeout(release, o.durationMs);
-  });
-  for (const s of sockets) s.destroy();
 }
 
 function parseOptions(argv: readonly string[]): { workload: LoadWorkload; options: LoadOptions } {

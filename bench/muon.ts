@@ -3,16 +3,13 @@
 // `plain` and `tls` modes; everything listens on 127.0.0.1 and lives in a temporary directory.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Child, parseJsonLine, spawnNode } from './child.ts';
+import { type Child, parseJsonLine, type SpawnOptions, spawnNode } from './child.ts';
 import type { TunnelMode } from './report.ts';
-
-/** Temporary directories not yet removed, for removeTempDirsSync() on an abrupt exit. */
-const tempDirs = new Set<string>();
+import { makeTempDir, removeTempDir } from './temp-dirs.ts';
 
 /** Ports of the four target services (see target.ts); also the shape of the public ports. */
 export interface ServicePorts {
@@ -24,6 +21,8 @@ export interface ServicePorts {
 
 export interface RunningMuon {
   readonly ports: ServicePorts;
+  /** Public ports of the extra targets (peer tools' servers), by the names they were given. */
+  readonly extraPorts: Readonly<Record<string, number>>;
   readonly serverPid: number;
   readonly clientPid: number;
   /** Ends both processes and removes the temporary directory. Idempotent. */
@@ -33,12 +32,6 @@ export interface RunningMuon {
 const START_TIMEOUT_MS = 15_000;
 const ROUND_TRIP_TIMEOUT_MS = 10_000;
 const FINGERPRINT = /\b((?:[0-9A-F]{2}:){31}[0-9A-F]{2})\b/;
-
-/** Removes leftover temporary directories (for exit and signal handlers). */
-export function removeTempDirsSync(): void {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-  tempDirs.clear();
-}
 
 export function cliPath(root: string): string {
   return join(root, 'src', 'cli', 'main.ts');
@@ -76,15 +69,14 @@ function serverConfig(
   tunnelPort: number,
   plainPort: number | undefined,
   adminPort: number,
-  map: ServicePorts,
-  targets: ServicePorts,
+  mappings: readonly { publicPort: number; targetPort: number }[],
 ): string {
   const tunnel =
     plainPort === undefined
       ? `{ host: 127.0.0.1, port: ${tunnelPort} }`
       : `{ host: 127.0.0.1, port: ${tunnelPort}, plainPort: ${plainPort} }`;
-  const mapping = (name: keyof ServicePorts): string =>
-    `      - { protocol: tcp, port: ${map[name]}, target: "127.0.0.1:${targets[name]}" }`;
+  const mapping = (m: { publicPort: number; targetPort: number }): string =>
+    `      - { protocol: tcp, port: ${m.publicPort}, target: "127.0.0.1:${m.targetPort}" }`;
   return [
     `dataDir: ${JSON.stringify(dataDir)}`,
     `tunnel: ${tunnel}`,
@@ -97,16 +89,13 @@ function serverConfig(
     '  - name: bench',
     `    key: "${key}"`,
     '    mappings:',
-    mapping('echo'),
-    mapping('sink'),
-    mapping('source'),
-    mapping('banner'),
+    ...mappings.map(mapping),
     '',
   ].join('\n');
 }
 
 /** One byte through the public echo port and back, retried until it works or time runs out. */
-async function waitForRoundTrip(port: number, timeoutMs: number): Promise<void> {
+export async function waitForRoundTrip(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError = 'no attempt';
   while (Date.now() < deadline) {
@@ -130,23 +119,32 @@ async function waitForRoundTrip(port: number, timeoutMs: number): Promise<void> 
   throw new Error(`no round trip through public port ${port} within ${timeoutMs} ms (${lastError})`);
 }
 
-/** Starts server + client for `mode`, mapping public ports to the given target ports. */
-export async function startMuon(root: string, mode: TunnelMode, targets: ServicePorts): Promise<RunningMuon> {
-  const dir = await mkdtemp(join(tmpdir(), 'muon-bench-'));
-  tempDirs.add(dir);
+/**
+ * Starts server + client for `mode`, mapping public ports to the given target ports, and to the
+ * `extra` ones (named target ports). `spawn.nofile` raises both processes' open-file limit.
+ */
+export async function startMuon(
+  root: string,
+  mode: TunnelMode,
+  targets: ServicePorts,
+  extra: Readonly<Record<string, number>> = {},
+  spawn: SpawnOptions = {},
+): Promise<RunningMuon> {
+  const dir = await makeTempDir('muon-bench-');
   const children: Child[] = [];
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       // Client first, so the server does not spend the shutdown on reconnect attempts.
       for (const child of [...children].reverse()) await child.stop();
-      await rm(dir, { recursive: true, force: true });
-      tempDirs.delete(dir);
+      await removeTempDir(dir);
     })();
     return stopped;
   };
   try {
-    const [tunnelPort, plainPort, adminPort, echo, sink, source, banner] = (await freePorts(7)) as [
+    const extraNames = Object.keys(extra);
+    const ports = await freePorts(7 + extraNames.length);
+    const [tunnelPort, plainPort, adminPort, echo, sink, source, banner] = ports as [
       number,
       number,
       number,
@@ -156,18 +154,29 @@ export async function startMuon(root: string, mode: TunnelMode, targets: Service
       number,
     ];
     const publicPorts: ServicePorts = { echo, sink, source, banner };
+    const extraPublic = ports.slice(7);
+    const extraPorts: Record<string, number> = {};
+    const mappings = (Object.keys(publicPorts) as (keyof ServicePorts)[]).map((name) => ({
+      publicPort: publicPorts[name],
+      targetPort: targets[name],
+    }));
+    extraNames.forEach((name, i) => {
+      const publicPort = extraPublic[i] ?? 0;
+      extraPorts[name] = publicPort;
+      mappings.push({ publicPort, targetPort: extra[name] ?? 0 });
+    });
     const key = randomBytes(32).toString('hex');
     const configFile = join(dir, 'server.yaml');
     const usePlain = mode === 'plain' ? plainPort : undefined;
     await writeFile(
       configFile,
-      serverConfig(join(dir, 'data'), key, tunnelPort, usePlain, adminPort, publicPorts, targets),
+      serverConfig(join(dir, 'data'), key, tunnelPort, usePlain, adminPort, mappings),
       {
         mode: 0o600,
       },
     );
 
-    const server = spawnNode([cliPath(root), 'server', '--config', configFile], root);
+    const server = spawnNode([cliPath(root), 'server', '--config', configFile], root, spawn);
     children.push(server);
     // Ready line (JSON on stdout) carries the fingerprint; stderr may also print it first.
     let fingerprint: string | undefined;
@@ -184,13 +193,13 @@ export async function startMuon(root: string, mode: TunnelMode, targets: Service
       mode === 'tls'
         ? ['--server', `127.0.0.1:${tunnelPort}`, '--fingerprint', fingerprint ?? '']
         : ['--server', `127.0.0.1:${plainPort}`, '--plain'];
-    const client = spawnNode([cliPath(root), 'client', ...serverArgs, '--license', key], root);
+    const client = spawnNode([cliPath(root), 'client', ...serverArgs, '--license', key], root, spawn);
     children.push(client);
     await client.waitFor('client online', START_TIMEOUT_MS, (line) =>
       parseJsonLine(line)?.msg === 'client online' ? true : undefined,
     );
     await waitForRoundTrip(publicPorts.echo, ROUND_TRIP_TIMEOUT_MS);
-    return { ports: publicPorts, serverPid: server.pid, clientPid: client.pid, stop };
+    return { ports: publicPorts, extraPorts, serverPid: server.pid, clientPid: client.pid, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -1,8 +1,8 @@
-// Reads a process's resident memory and CPU time from /proc (Linux only). The benchmark
-// samples these for the Muon server and client around each workload.
+// Reads a process's resident memory, CPU time and open-file limit from /proc (Linux only). The
+// benchmark samples these for the tunnel's server and client around each workload.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let clockTicks: number | undefined;
 
@@ -32,6 +32,66 @@ export function readRssBytes(pid: number): number | undefined {
   return match?.[1] === undefined ? undefined : Number(match[1]) * 1024;
 }
 
+/** Summed VmRSS of several processes (a tunnel side made of several, e.g. sshd); 0 when all are gone. */
+export function totalRssBytes(pids: readonly number[]): number {
+  let sum = 0;
+  for (const pid of pids) sum += readRssBytes(pid) ?? 0;
+  return sum;
+}
+
+/** Soft and hard limit on open files ("Max open files" in /proc/PID/limits). */
+export function readOpenFileLimit(pid: number | 'self'): { soft: number; hard: number } | undefined {
+  let limits: string;
+  try {
+    limits = readFileSync(`/proc/${pid}/limits`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const match = /^Max open files\s+(\S+)\s+(\S+)/m.exec(limits);
+  if (match?.[1] === undefined || match[2] === undefined) return undefined;
+  const value = (text: string): number => (text === 'unlimited' ? Number.POSITIVE_INFINITY : Number(text));
+  return { soft: value(match[1]), hard: value(match[2]) };
+}
+
+/** Open file descriptors of some processes now (entries of /proc/PID/fd), summed. */
+export function countOpenFiles(pids: readonly number[]): number {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      sum += readdirSync(`/proc/${pid}/fd`).length;
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return sum;
+}
+
+/** The parent PID of every process (from /proc/PID/stat), for walking a process tree. */
+function parents(): Map<number, number> {
+  const map = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      map.set(Number(entry), ppid);
+    } catch {
+      // exited while we looked
+    }
+  }
+  return map;
+}
+
+/** `pid` and all its descendants alive now (sshd forks a monitor and a session process). */
+export function processTree(pid: number): number[] {
+  const parentOf = parents();
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
+  }
+  return tree;
+}
+
 /** User + system CPU seconds consumed so far, or undefined when the process is gone. */
 export function readCpuSeconds(pid: number): number | undefined {
   let stat: string;
@@ -56,27 +116,27 @@ export function totalCpuSeconds(pids: readonly number[]): number {
   return sum;
 }
 
-/** Polls RSS of some processes at a fixed interval and keeps the peak of each. */
+/** Polls RSS at a fixed interval and keeps the peak of each group of processes (summed per group). */
 export class RssPeakSampler {
-  readonly #pids: readonly number[];
+  readonly #groups: readonly (readonly number[])[];
   readonly #peaks: number[];
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(pids: readonly number[], intervalMs = 100) {
-    this.#pids = pids;
-    this.#peaks = pids.map(() => 0);
+  constructor(groups: readonly (readonly number[])[], intervalMs = 100) {
+    this.#groups = groups;
+    this.#peaks = groups.map(() => 0);
     this.#sample();
     this.#timer = setInterval(() => this.#sample(), intervalMs);
   }
 
   #sample(): void {
-    for (let i = 0; i < this.#pids.length; i++) {
-      const rss = readRssBytes(this.#pids[i] ?? 0) ?? 0;
+    for (let i = 0; i < this.#groups.length; i++) {
+      const rss = totalRssBytes(this.#groups[i] ?? []);
       if (rss > (this.#peaks[i] ?? 0)) this.#peaks[i] = rss;
     }
   }
 
-  /** Stops sampling (idempotent) and returns the peak RSS in bytes of each process, in order. */
+  /** Stops sampling (idempotent) and returns the peak RSS in bytes of each group, in order. */
   stop(): number[] {
     if (this.#timer !== undefined) {
       clearInterval(this.#timer);

@@ -1,8 +1,14 @@
 // The benchmark's results model and its table: every figure beside the direct connection, with
-// the tunnel/direct ratio, and the project's performance goal where there is one.
+// the tunnel/direct ratio, and the project's performance goal where there is one (Muon's modes
+// are marked against the goals; a peer tunnel such as `ssh -R` gets a column but no marks).
 
-export type Mode = 'direct' | 'plain' | 'tls';
-export type TunnelMode = Exclude<Mode, 'direct'>;
+/** Muon's own tunnel modes. */
+export type TunnelMode = 'plain' | 'tls';
+/** Other tunnels measured side by side with the same workloads. */
+export type PeerMode = 'ssh';
+export type Mode = 'direct' | TunnelMode | PeerMode;
+
+export const TUNNEL_MODES: readonly TunnelMode[] = ['plain', 'tls'];
 
 export interface Goal {
   readonly text: string;
@@ -32,14 +38,14 @@ export function atLeastOfDirect(fractions: Partial<Record<TunnelMode, number>>):
 }
 
 /** Goal: an absolute bound on the tunnel figure. */
-export function absolute(op: '<' | '≤', bound: number): Goal {
+export function absolute(op: '<' | '≤' | '=', bound: number): Goal {
   return {
     text: `${op} ${bound}`,
-    met: (value) => (op === '<' ? value < bound : value <= bound),
+    met: (value) => (op === '<' ? value < bound : op === '≤' ? value <= bound : value === bound),
   };
 }
 
-export function ratio(figure: Figure, mode: TunnelMode): number | undefined {
+export function ratio(figure: Figure, mode: Exclude<Mode, 'direct'>): number | undefined {
   const value = figure.values[mode];
   const direct = figure.values.direct;
   if (value === undefined || direct === undefined || direct === 0) return undefined;
@@ -49,7 +55,7 @@ export function ratio(figure: Figure, mode: TunnelMode): number | undefined {
 export function formatNumber(n: number | undefined): string {
   if (n === undefined || !Number.isFinite(n)) return '—';
   const abs = Math.abs(n);
-  if (abs >= 1000) return Math.round(n).toLocaleString('en-US');
+  if (abs >= 1000 || Number.isInteger(n)) return Math.round(n).toLocaleString('en-US');
   if (abs >= 100) return n.toFixed(0);
   if (abs >= 10) return n.toFixed(1);
   if (abs >= 1) return n.toFixed(2);
@@ -60,11 +66,12 @@ function formatRatio(r: number | undefined): string {
   return r === undefined ? '—' : `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}×`;
 }
 
-function goalCell(figure: Figure, modes: readonly TunnelMode[]): string {
+function goalCell(figure: Figure, modes: readonly Mode[]): string {
   const goal = figure.goal;
   if (goal === undefined) return '';
   const marks: string[] = [];
-  for (const mode of modes) {
+  for (const mode of TUNNEL_MODES) {
+    if (!modes.includes(mode)) continue;
     const value = figure.values[mode];
     if (value === undefined) continue;
     const met = goal.met(value, figure.values.direct, mode);
@@ -75,7 +82,7 @@ function goalCell(figure: Figure, modes: readonly TunnelMode[]): string {
 
 /** Renders the figures as a fixed-width text table for the modes that were run. */
 export function renderTable(figures: readonly Figure[], modes: readonly Mode[]): string {
-  const tunnelModes = modes.filter((m): m is TunnelMode => m !== 'direct');
+  const tunnelModes = modes.filter((m): m is Exclude<Mode, 'direct'> => m !== 'direct');
   const header = ['figure', 'unit', 'direct'];
   for (const m of tunnelModes) header.push(m, `${m}/direct`);
   header.push('goal');
@@ -87,7 +94,7 @@ export function renderTable(figures: readonly Figure[], modes: readonly Mode[]):
     lastGroup = figure.group;
     const row = [`${figure.group}: ${figure.label}`, figure.unit, formatNumber(figure.values.direct)];
     for (const m of tunnelModes) row.push(formatNumber(figure.values[m]), formatRatio(ratio(figure, m)));
-    row.push(goalCell(figure, tunnelModes));
+    row.push(goalCell(figure, modes));
     rows.push(row);
   }
   const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -114,7 +121,7 @@ export function figuresToJson(figures: readonly Figure[]): unknown[] {
     unit: f.unit,
     better: f.better,
     values: f.values,
-    ratios: { plain: ratio(f, 'plain'), tls: ratio(f, 'tls') },
+    ratios: { plain: ratio(f, 'plain'), tls: ratio(f, 'tls'), ssh: ratio(f, 'ssh') },
     ...(f.goal === undefined ? {} : { goal: f.goal.text }),
   }));
 }

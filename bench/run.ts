@@ -1,19 +1,26 @@
-// `npm run bench`: runs the same workloads against the target service directly and through
-// Muon (plain and TLS tunnel), then prints every figure beside direct with the ratio.
-//   node bench/run.ts [--quick] [--only=bulk,rr,...] [--mode=direct|plain|tls|all] [--json]
-// One target process, one load-generator process per workload, and for the tunnel modes one
-// Muon server and one client; all on 127.0.0.1, all ended when the run ends or is interrupted.
+// `npm run bench`: runs the same workloads against the target service directly, through Muon
+// (plain and TLS tunnel) and through `ssh -R` when OpenSSH is installed, then prints every
+// figure beside direct with the ratio; iperf3 and wrk, when installed, add their own rows.
+//   node bench/run.ts [--quick] [--only=bulk,rr,...] [--mode=direct,plain,tls,ssh|all]
+//                     [--visitors=N] [--hold=N] [--no-peers] [--json]
+// One target process, one load-generator process per workload, and per tunnel mode its server
+// and client; all on 127.0.0.1, all ended when the run ends or is interrupted.
 
-import { accessSync, constants } from 'node:fs';
 import os from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { killAllChildren, parseJsonLine, spawnNode } from './child.ts';
-import { muonAvailable, removeTempDirsSync, type ServicePorts, startMuon } from './muon.ts';
-import { readRssBytes } from './proc.ts';
-import { figuresToJson, type Mode, renderTable, type TunnelMode } from './report.ts';
+import { type BenchContext, type OpenEndpoint, openEndpoint } from './endpoints.ts';
+import { hold } from './hold.ts';
+import type { ServicePorts } from './muon.ts';
+import { findTool, type PeerTargets, type PeerTool, startPeerTargets } from './peers.ts';
+import { readOpenFileLimit, readRssBytes } from './proc.ts';
+import { figuresToJson, type Mode, renderTable } from './report.ts';
+import { sshUnavailable } from './ssh-tunnel.ts';
+import { removeTempDirsSync } from './temp-dirs.ts';
 import {
-  type Endpoint,
+  fdsFor,
+  PEER_WORKLOADS,
   Results,
   runWorkloads,
   type Settings,
@@ -22,57 +29,76 @@ import {
 } from './workloads.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const ALL_MODES: readonly Mode[] = ['direct', 'plain', 'tls'];
+const ALL_MODES: readonly Mode[] = ['direct', 'plain', 'tls', 'ssh'];
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-// ---- peers -----------------------------------------------------------------------------
+// ---- flags -----------------------------------------------------------------------------
 
-function onPath(tool: string): boolean {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    try {
-      accessSync(join(dir, tool), constants.X_OK);
-      return true;
-    } catch {
-      // not in this directory
-    }
-  }
-  return false;
+interface Plan {
+  settings: Settings;
+  modes: Mode[];
+  only: Set<Workload>;
+  json: boolean;
+  /** --hold=N: only the hold test, with N connections per mode. */
+  hold: number | undefined;
+  notes: string[];
 }
 
-/**
- * Hook for side-by-side peers (iperf3 for bulk, wrk for request/response, later frp, rathole,
- * ssh -R as other tunnels in front of the same target). Not implemented yet: when the tools are
- * installed nothing is measured and nothing is printed. Peer figures would be recorded with
- * results.record() under their own mode column (Mode in report.ts would grow a peer name).
- */
-async function measurePeers(
-  _tools: readonly string[],
-  _settings: Settings,
-  _target: ServicePorts,
-  _results: Results,
-): Promise<void> {}
-
-// ---- main ------------------------------------------------------------------------------
-
-function parseFlags(): { settings: Settings; modes: Mode[]; only: Set<Workload>; json: boolean } {
+function parseFlags(): Plan {
   const { values } = parseArgs({
+    allowNegative: true,
     options: {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       mode: { type: 'string', default: 'all' },
       json: { type: 'boolean', default: false },
+      visitors: { type: 'string' },
+      hold: { type: 'string' },
+      peers: { type: 'boolean', default: true },
     },
   });
-  const modes = values.mode === 'all' ? [...ALL_MODES] : values.mode.split(',');
-  for (const m of modes) {
-    if (!(ALL_MODES as readonly string[]).includes(m))
-      throw new Error(`--mode: expected direct, plain, tls or all, got ${m}`);
+  const count = (name: string, text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1 || n > 100_000)
+      throw new Error(`--${name}: expected 1..100000, got ${text}`);
+    return n;
+  };
+  const notes: string[] = [];
+  const peers = values.peers;
+  const sshMissing = sshUnavailable();
+  let modes: string[];
+  if (values.mode === 'all') {
+    modes = ALL_MODES.filter((m) => m !== 'ssh' || (peers && sshMissing === undefined));
+    if (peers && sshMissing !== undefined) notes.push(`ssh -R peer tunnel skipped: ${sshMissing}`);
+  } else {
+    modes = values.mode.split(',');
+    for (const m of modes) {
+      if (!(ALL_MODES as readonly string[]).includes(m))
+        throw new Error(`--mode: expected ${ALL_MODES.join(', ')} or all, got ${m}`);
+    }
+    if (modes.includes('ssh') && sshMissing !== undefined) {
+      notes.push(`ssh -R peer tunnel skipped: ${sshMissing}`);
+      modes = modes.filter((m) => m !== 'ssh');
+    }
   }
-  const only = values.only === undefined ? [...WORKLOADS] : values.only.split(',');
-  for (const w of only) {
-    if (!(WORKLOADS as readonly string[]).includes(w))
-      throw new Error(`--only: expected one of ${WORKLOADS.join(', ')}, got ${w}`);
+  let only: string[];
+  if (values.only === undefined) {
+    only = WORKLOADS.filter((w) => peers || !PEER_WORKLOADS.includes(w));
+  } else {
+    only = values.only.split(',');
+    for (const w of only) {
+      if (!(WORKLOADS as readonly string[]).includes(w))
+        throw new Error(`--only: expected one of ${WORKLOADS.join(', ')}, got ${w}`);
+    }
+  }
+  const hold = count('hold', values.hold);
+  for (const tool of PEER_WORKLOADS) {
+    if (hold === undefined && only.includes(tool) && findTool(tool) === undefined) {
+      notes.push(`${tool} peer workload skipped: ${tool} not installed`);
+      only = only.filter((w) => w !== tool);
+    }
   }
   const quick = values.quick;
   return {
@@ -82,99 +108,131 @@ function parseFlags(): { settings: Settings; modes: Mode[]; only: Set<Workload>;
       durationMs: quick ? 1000 : 4000,
       connections: 32,
       ttfbCount: quick ? 200 : 500,
-      holdCount: 1000,
+      visitors: count('visitors', values.visitors) ?? (quick ? 200 : 1000),
     },
     modes: ALL_MODES.filter((m) => modes.includes(m)),
     only: new Set(only as Workload[]),
     json: values.json,
+    hold,
+    notes,
   };
 }
 
+// ---- main ------------------------------------------------------------------------------
+
 async function main(): Promise<void> {
-  const { settings, modes, only, json } = parseFlags();
+  const plan = parseFlags();
+  const { settings, modes, only, json } = plan;
   const results = new Results();
+  results.notes.push(...plan.notes);
+  const limit = readOpenFileLimit('self');
   const machine = {
     date: new Date().toISOString().slice(0, 10),
     nproc: os.availableParallelism(),
     cpu: os.cpus()[0]?.model ?? 'unknown',
     kernel: os.release(),
     node: process.version,
+    openFiles: limit === undefined ? 'unknown' : `${limit.soft}/${limit.hard}`,
   };
   const started = Date.now();
+  const what =
+    plan.hold === undefined
+      ? `${settings.quick ? 'quick' : 'full'} run, ${settings.durationMs} ms per workload after ${settings.warmupMs} ms warm-up`
+      : `hold test, ${plan.hold} connections per mode`;
   process.stderr.write(
-    `bench: ${machine.date}, ${machine.nproc} cores (${machine.cpu}), Linux ${machine.kernel}, Node ${machine.node}; ` +
-      `${settings.quick ? 'quick' : 'full'} run, ${settings.durationMs} ms per workload after ${settings.warmupMs} ms warm-up\n`,
+    `bench: ${machine.date}, ${machine.nproc} cores (${machine.cpu}), Linux ${machine.kernel}, Node ${machine.node}, ` +
+      `open files ${machine.openFiles} (soft/hard); ${what}\n`,
   );
 
-  const target = spawnNode([join(ROOT, 'bench', 'target.ts')], ROOT);
+  // Every process that holds the visitors' connections may need two descriptors for each.
+  const nofile = fdsFor(Math.max(settings.visitors, plan.hold ?? 0));
+  const target = spawnNode([join(ROOT, 'bench', 'target.ts')], ROOT, { nofile });
   const ready = await target.waitFor('target', 10_000, (line) => {
     const j = parseJsonLine(line);
     return j?.event === 'ready' ? j : undefined;
   });
-  const targetPorts = ready.ports as ServicePorts;
   await sleep(300);
   const targetIdle = readRssBytes(target.pid) ?? 0;
 
-  for (const mode of modes) {
-    if (mode === 'direct') {
-      const ep: Endpoint = {
-        mode,
-        ports: targetPorts,
-        server: target.pid,
-        client: target.pid,
-        tunnel: false,
-      };
-      await runWorkloads(ep, settings, results, only, { server: targetIdle, client: targetIdle });
-      continue;
-    }
-    if (!muonAvailable(ROOT)) {
-      results.notes.push(`${mode}: skipped, src/cli/main.ts does not exist yet`);
-      continue;
-    }
-    let muon: Awaited<ReturnType<typeof startMuon>> | undefined;
+  const peerTools = new Set<PeerTool>();
+  if (plan.hold === undefined)
+    for (const tool of ['iperf3', 'wrk'] as const) if (only.has(tool)) peerTools.add(tool);
+  let peerTargets: PeerTargets | undefined;
+  if (peerTools.size > 0) {
     try {
-      muon = await startMuon(ROOT, mode as TunnelMode, targetPorts);
+      peerTargets = await startPeerTargets(ROOT, peerTools);
     } catch (error) {
       results.notes.push(
-        `${mode}: Muon did not start: ${error instanceof Error ? error.message : String(error)}`,
+        `peer servers did not start: ${error instanceof Error ? error.message : String(error)}`,
       );
-      continue;
-    }
-    try {
-      await sleep(500); // settle before the idle memory reading
-      const idle = { server: readRssBytes(muon.serverPid) ?? 0, client: readRssBytes(muon.clientPid) ?? 0 };
-      const ep: Endpoint = {
-        mode,
-        ports: muon.ports,
-        server: muon.serverPid,
-        client: muon.clientPid,
-        tunnel: true,
-      };
-      await runWorkloads(ep, settings, results, only, idle);
-    } finally {
-      await muon.stop();
+      for (const tool of peerTools) only.delete(tool);
     }
   }
+  const ctx: BenchContext = {
+    root: ROOT,
+    target: { pid: target.pid, ports: ready.ports as ServicePorts, idleRss: targetIdle },
+    peerTargets: peerTargets?.ports ?? {},
+    nofile,
+  };
 
-  const peers = ['iperf3', 'wrk'].filter(onPath);
-  if (peers.length > 0) await measurePeers(peers, settings, targetPorts, results);
+  const ran: Mode[] = [];
+  for (const mode of modes) {
+    let endpoint: OpenEndpoint;
+    try {
+      endpoint = await openEndpoint(mode, ctx);
+    } catch (error) {
+      results.notes.push(`${mode}: did not start: ${error instanceof Error ? error.message : String(error)}`);
+      continue;
+    }
+    ran.push(mode);
+    try {
+      if (plan.hold === undefined) {
+        await runWorkloads(endpoint.ep, settings, results, only, endpoint.idle);
+      } else {
+        process.stderr.write(`bench: ${mode} hold ${plan.hold} …`);
+        const t0 = Date.now();
+        try {
+          await hold(endpoint.ep, { count: plan.hold, idleMs: settings.quick ? 1000 : 5000 }, results);
+          process.stderr.write(` ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+        } catch (error) {
+          process.stderr.write(' failed\n');
+          results.notes.push(
+            `${mode} hold failed: ${error instanceof Error ? error.message : String(error)}`,
+          );
+        }
+      }
+    } finally {
+      await endpoint.stop();
+    }
+    // Closed connections (thousands after a hold) drain before the next mode starts.
+    if (plan.hold !== undefined) await sleep(1000);
+  }
+
+  await peerTargets?.stop();
   await target.stop();
 
   process.stdout.write(
     `\nMuon benchmark — ${machine.date}, ${machine.nproc} cores, Linux ${machine.kernel}, Node ${machine.node}\n`,
   );
-  process.stdout.write(
-    `${settings.quick ? 'quick run: ' : ''}${settings.warmupMs} ms warm-up + ${settings.durationMs} ms per workload; ratio = tunnel / direct\n`,
-  );
-  process.stdout.write(
-    'memory rows: the direct column is the target process (a bare Node TCP server) as a baseline\n\n',
-  );
-  process.stdout.write(`${renderTable(results.figures, modes)}\n`);
+  if (plan.hold === undefined) {
+    process.stdout.write(
+      `${settings.quick ? 'quick run: ' : ''}${settings.warmupMs} ms warm-up + ${settings.durationMs} ms per workload; ratio = tunnel / direct\n`,
+    );
+    process.stdout.write(
+      'memory rows: the direct column is the target process (a bare Node TCP server) as a baseline\n\n',
+    );
+  } else {
+    process.stdout.write(
+      `hold test: ${plan.hold} connections opened 50 at a time, held, checked again; ratio = tunnel / direct\n` +
+        `open files: ${machine.openFiles} (soft/hard) for the run; each tunnel process asks for ${nofile}\n\n`,
+    );
+  }
+  process.stdout.write(`${renderTable(results.figures, ran)}\n`);
   for (const note of results.notes) process.stdout.write(`note: ${note}\n`);
   process.stdout.write(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
   if (json) {
     process.stdout.write(
-      `${JSON.stringify({ machine, settings, modes, figures: figuresToJson(results.figures), notes: results.notes })}\n`,
+      `${JSON.stringify({ machine, settings, hold: plan.hold, modes: ran, figures: figuresToJson(results.figures), notes: results.notes })}\n`,
     );
   }
 }

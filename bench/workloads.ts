@@ -1,16 +1,21 @@
-// The benchmark's workloads, each run against one endpoint (the target directly, or Muon's
-// public ports): memory, time to first byte, keep-alive request/response, new connection per
-// request and bulk transfer. Each spawns a load-generator process and records figures.
+// The benchmark's workloads, each run against one endpoint (the target directly, Muon's public
+// ports, or a peer tunnel's): memory, time to first byte, keep-alive request/response, new
+// connection per request and bulk transfer, each from a load-generator process; then the peer
+// tools' workloads (peer-tools.ts) when they are installed.
 
 import { join } from 'node:path';
 import { type Child, parseJsonLine, spawnNode } from './child.ts';
 import type { LoadWorkload } from './load.ts';
 import type { ServicePorts } from './muon.ts';
-import { RssPeakSampler, readRssBytes, totalCpuSeconds } from './proc.ts';
+import { iperf3Workload, wrkWorkload } from './peer-tools.ts';
+import type { PeerPorts } from './peers.ts';
+import { RssPeakSampler, totalCpuSeconds, totalRssBytes } from './proc.ts';
 import { absolute, atLeastOfDirect, type Figure, type Goal, type Mode } from './report.ts';
 
-export const WORKLOADS = ['memory', 'ttfb', 'rr', 'connect', 'bulk'] as const;
+export const WORKLOADS = ['memory', 'ttfb', 'rr', 'connect', 'bulk', 'iperf3', 'wrk'] as const;
 export type Workload = (typeof WORKLOADS)[number];
+/** Workloads that need a peer tool installed. */
+export const PEER_WORKLOADS: readonly Workload[] = ['iperf3', 'wrk'];
 
 const LOAD = join(import.meta.dirname, 'load.ts');
 const ROOT = join(import.meta.dirname, '..');
@@ -21,17 +26,32 @@ export interface Settings {
   durationMs: number;
   connections: number;
   ttfbCount: number;
-  holdCount: number;
+  /** Idle visitor connections held for the memory figures (--visitors). */
+  visitors: number;
 }
 
 /** What one mode's workloads talk to. */
 export interface Endpoint {
   mode: Mode;
   ports: ServicePorts;
-  /** PIDs whose memory and CPU are measured: the tunnel (server, client), or the target for direct. */
-  server: number;
-  client: number;
+  /** Ports in front of the peer tools' servers (iperf3 -s, the HTTP target). */
+  peerPorts: PeerPorts;
+  /**
+   * PIDs whose memory and CPU are measured, summed per side: the tunnel's server side (Muon's
+   * server, or sshd's processes) and client side, or the target process on both for direct.
+   */
+  server: readonly number[];
+  client: readonly number[];
   tunnel: boolean;
+}
+
+/**
+ * Open files a tunnel process may need to hold `connections` visitors: two sockets each (the
+ * visitor and its proxy channel on the server; the channel and the target on the client), and
+ * some for listeners, idle channels, the store and logs.
+ */
+export function fdsFor(connections: number): number {
+  return 2 * connections + 256;
 }
 
 const MB = 1024 * 1024;
@@ -100,7 +120,7 @@ async function runLoad(
 
 // ---- workloads -------------------------------------------------------------------------
 
-/** Idle RSS right after start, and the RSS cost of 1,000 idle visitor connections per side. */
+/** Idle RSS right after start, and the RSS cost of `visitors` idle visitor connections per side. */
 async function memory(
   ep: Endpoint,
   s: Settings,
@@ -112,25 +132,28 @@ async function memory(
   out.record(ep.mode, group, 'server RSS idle', 'MB', 'lower', idle.server / MB, underMb);
   out.record(ep.mode, group, 'client RSS idle', 'MB', 'lower', idle.client / MB);
 
-  const before = { server: readRssBytes(ep.server) ?? 0, client: readRssBytes(ep.client) ?? 0 };
+  const before = { server: totalRssBytes(ep.server), client: totalRssBytes(ep.client) };
   const child: Child = spawnNode(
-    [LOAD, 'hold', `--port=${ep.ports.echo}`, `--count=${s.holdCount}`, '--warmup=0', '--duration=120000'],
+    [LOAD, 'hold', `--port=${ep.ports.echo}`, `--count=${s.visitors}`, '--warmup=0', '--duration=120000'],
     ROOT,
+    { nofile: fdsFor(s.visitors) },
   );
   try {
-    const ready = await child.waitFor('hold connections', 60_000, (line) => {
+    const ready = await child.waitFor('hold connections', 60_000 + 20 * s.visitors, (line) => {
       const json = parseJsonLine(line);
       return json?.event === 'ready' || json?.event === 'error' ? json : undefined;
     });
     const held = num(ready.connections) ?? 0;
-    if (held < s.holdCount)
-      out.notes.push(`${ep.mode}: only ${held} of ${s.holdCount} idle connections opened`);
+    if (held < s.visitors)
+      out.notes.push(`${ep.mode}: only ${held} of ${s.visitors} idle connections opened`);
     if (held === 0) return;
     await sleep(1000); // let allocations settle before reading RSS
-    const after = { server: readRssBytes(ep.server) ?? 0, client: readRssBytes(ep.client) ?? 0 };
+    const after = { server: totalRssBytes(ep.server), client: totalRssBytes(ep.client) };
+    out.record(ep.mode, group, `server RSS, ${s.visitors} idle visitors`, 'MB', 'lower', after.server / MB);
+    out.record(ep.mode, group, `client RSS, ${s.visitors} idle visitors`, 'MB', 'lower', after.client / MB);
     const under10 = absolute('<', 10);
     const perConnection = (delta: number): number => delta / held / 1024;
-    const label = (side: string): string => `${side} per idle visitor (${s.holdCount} held)`;
+    const label = (side: string): string => `${side} per idle visitor (${s.visitors} held)`;
     out.record(
       ep.mode,
       group,
@@ -211,8 +234,8 @@ async function connectPerRequest(ep: Endpoint, s: Settings, out: Results): Promi
 
 /** Upload and download, 1 and 8 streams; CPU per GB of the tunnel; peak RSS over all four. */
 async function bulk(ep: Endpoint, s: Settings, out: Results): Promise<void> {
-  const pids = ep.tunnel ? [ep.server, ep.client] : [ep.server];
-  const sampler = new RssPeakSampler(pids);
+  const pids = ep.tunnel ? [...ep.server, ...ep.client] : ep.server;
+  const sampler = new RssPeakSampler([ep.server, ep.client]);
   try {
     for (const direction of ['upload', 'download'] as const) {
       for (const streams of [1, 8]) {
@@ -243,9 +266,8 @@ async function bulk(ep: Endpoint, s: Settings, out: Results): Promise<void> {
     }
   } finally {
     const [serverPeak = 0, clientPeak = 0] = sampler.stop();
-    const clientOrTarget = ep.tunnel ? clientPeak : serverPeak;
     out.record(ep.mode, 'bulk', 'server RSS peak', 'MB', 'lower', serverPeak / MB);
-    out.record(ep.mode, 'bulk', 'client RSS peak', 'MB', 'lower', clientOrTarget / MB);
+    out.record(ep.mode, 'bulk', 'client RSS peak', 'MB', 'lower', clientPeak / MB);
   }
 }
 
@@ -263,8 +285,10 @@ export async function runWorkloads(
     rr: () => requestResponse(ep, s, out),
     connect: () => connectPerRequest(ep, s, out),
     bulk: () => bulk(ep, s, out),
+    iperf3: () => iperf3Workload(ep, s, out),
+    wrk: () => wrkWorkload(ep, s, out),
   };
-  // Memory first (idle figures must precede any load), bulk last (it grows the heaps).
+  // Memory first (idle figures must precede any load), then ours, then the peer tools'.
   for (const workload of WORKLOADS) {
     if (!only.has(workload)) continue;
     const started = Date.now();
