@@ -23,8 +23,20 @@ export const ErrorCodes = {
   MUON_ERR_POOL_EXHAUSTED: 'The client has reached its maximum number of proxy channels.',
   MUON_ERR_ACCESS_DENIED: "The visitor's address is not allowed by the mapping's security group.",
   MUON_ERR_CONNECTION_LIMIT: 'The mapping or license already has its maximum number of visitor connections.',
+  MUON_ERR_IDLE_TIMEOUT: 'A UDP session carried no datagram in either direction for the idle timeout.',
+  MUON_ERR_CLIENT_UNSUPPORTED:
+    'The connected client does not support what a mapping needs (UDP or the PROXY protocol).',
   MUON_ERR_PORT_IN_USE: 'The public port is already bound by another mapping or process.',
   MUON_ERR_PORT_CONFLICT: 'Two mappings claim the same public port.',
+  MUON_ERR_HOST_UNKNOWN: 'No HTTP or HTTPS mapping serves the host name the visitor asked for.',
+  MUON_ERR_MISDIRECTED: 'An HTTPS request named another host than the TLS server name of its connection.',
+  MUON_ERR_HTTP_MALFORMED: "The visitor's HTTP request is malformed or ambiguous and was refused.",
+  MUON_ERR_HTTP_HEAD_TOO_LARGE:
+    "The visitor's HTTP request head is larger than allowed, or has too many fields.",
+  MUON_ERR_HTTP_TIMEOUT: 'The visitor did not send a complete HTTP request head in time.',
+  MUON_ERR_HTTP_AUTH_REQUIRED:
+    'The mapping asks for a user name and password (basic auth) and got none or wrong ones.',
+  MUON_ERR_BAD_RESPONSE: 'The target closed without answering, or its HTTP response was malformed.',
   MUON_ERR_CONFIG: 'A configuration value is missing or invalid.',
   MUON_ERR_SHUTDOWN: 'The peer is shutting down.',
   MUON_ERR_RATE_LIMITED: 'Too many connections or attempts from this address; try again later.',

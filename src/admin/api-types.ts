@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import type { ErrorCode } from '../errors.ts';
 import type { ClientConnection } from '../store/repositories/connection-log.ts';
+import type { Domain } from '../store/repositories/domains.ts';
 import type { License } from '../store/repositories/licenses.ts';
 import type { LoginAttempt } from '../store/repositories/login-log.ts';
 import type { Mapping } from '../store/repositories/mappings.ts';
@@ -13,6 +14,7 @@ import type { PoolRange } from '../store/repositories/port-pool.ts';
 import type { SecurityGroup, SecurityRule } from '../store/repositories/security-groups.ts';
 import type { User } from '../store/repositories/users.ts';
 import type { accountView } from './auth-routes.ts';
+import type { DomainPatchBody, NewDomainBody } from './domain-routes.ts';
 import type { LicensePatchBody, MappingPatchBody, NewLicenseBody, NewMappingBody } from './license-routes.ts';
 import type { AssignmentBody, GroupBody as PortGroupBody, RangeBody } from './port-routes.ts';
 import type { Summary } from './report-routes.ts';
@@ -68,6 +70,8 @@ export type ConnectionView = Json<ClientConnection>;
 export type LoginAttemptView = Json<LoginAttempt>;
 export type ServerInfoView = Json<ServerInfo>;
 export type SummaryView = Json<Summary>;
+/** A domain with its certificate's metadata (never its key). */
+export type DomainView = Json<Domain>;
 export type Granularity = 'minute' | 'hour' | 'day' | 'month';
 export interface TrafficView {
   granularity: Granularity;
@@ -85,3 +89,5 @@ export type PortGroupRequest = z.input<typeof PortGroupBody>;
 export type AssignmentRequest = z.input<typeof AssignmentBody>;
 export type SecurityGroupRequest = z.input<typeof SecurityGroupBody>;
 export type SecurityRuleRequest = z.input<typeof RuleBody>;
+export type NewDomainRequest = z.input<typeof NewDomainBody>;
+export type DomainPatchRequest = z.input<typeof DomainPatchBody>;

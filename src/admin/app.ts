@@ -10,8 +10,9 @@ import type { Logger } from '../log.ts';
 import type { FailureLimiter } from '../net/failure-limiter.ts';
 import type { Store } from '../store/store.ts';
 import type { Account, Accounts } from './accounts.ts';
-import { authRoutes } from './auth-routes.ts';
+import { authRoutes, metricsAccess } from './auth-routes.ts';
 import { type ConsoleAssets, consoleMissing } from './console-assets.ts';
+import { domainRoutes } from './domain-routes.ts';
 import { type ErrorBody, statusOf } from './http-errors.ts';
 import { licenseRoutes, mappingRoutes } from './license-routes.ts';
 import type { Metrics } from './metrics.ts';
@@ -38,6 +39,8 @@ export interface AdminDeps {
    * login tells the console to ask for a new one. Forgotten at restart, like the sessions.
    */
   generatedPasswords?: Set<string>;
+  /** Lets a Prometheus scraper read /metrics with `Authorization: Bearer <token>`. */
+  metricsToken?: string | undefined;
   /** Tunnel addresses and certificate fingerprint, for the console's client command. */
   serverInfo?: () => ServerInfo;
   /**
@@ -64,7 +67,8 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
   );
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/metrics', async (c) =>
+  // Metrics name ports and counts: for admins, or a scraper holding the configured token.
+  app.get('/metrics', metricsAccess(deps), async (c) =>
     c.body(await deps.metrics.text(), 200, { 'content-type': deps.metrics.contentType }),
   );
   app.route('/api/auth', authRoutes(deps));
@@ -76,6 +80,7 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
     app.route('/api/licenses', licenseRoutes(withStore));
     app.route('/api/mappings', mappingRoutes(withStore));
     app.route('/api/security-groups', securityGroupRoutes(withStore));
+    app.route('/api/domains', domainRoutes(withStore));
     app.route('/api/reports', reportRoutes(withStore));
   }
   if (deps.serverInfo) app.route('/api/server', serverRoutes({ ...deps, serverInfo: deps.serverInfo }));

@@ -2,6 +2,7 @@
 // as an HttpOnly SameSite=Strict cookie for the console. Failed logins are limited per client
 // address and per username; a wrong username and a wrong password look the same.
 
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
@@ -9,6 +10,7 @@ import { MuonError } from '../errors.ts';
 import type { Account } from './accounts.ts';
 import { type AdminDeps, type AdminEnv, clientAddress } from './app.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
+import { requireAdmin } from './route-helpers.ts';
 import { parseJson } from './validate.ts';
 
 export const SESSION_COOKIE = 'muon_session';
@@ -35,6 +37,24 @@ export function requireAccount(deps: AdminDeps): MiddlewareHandler<AdminEnv> {
     await next();
   };
 }
+
+/** /metrics: the configured scraper token, or an admin's session. */
+export function metricsAccess(deps: AdminDeps): MiddlewareHandler<AdminEnv> {
+  const session = requireAccount(deps);
+  const expected = deps.metricsToken === undefined ? undefined : digest(deps.metricsToken);
+  return async (c, next) => {
+    const given = bearer(c);
+    if (expected && given !== undefined && timingSafeEqual(digest(given), expected)) {
+      await next();
+      return;
+    }
+    await session(c, async () => {
+      await requireAdmin(c, next);
+    });
+  };
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /** The enabled account of the request's live session, if any. */
 async function sessionAccount(c: Context, deps: AdminDeps): Promise<Account | undefined> {

@@ -7,10 +7,11 @@ import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { MuonError } from '../errors.ts';
 import { MAX_CONNECTIONS } from '../store/repositories/licenses.ts';
-import { type Mapping, PROTOCOLS } from '../store/repositories/mappings.ts';
+import { type Mapping, PROTOCOLS, portFamily } from '../store/repositories/mappings.ts';
 import type { Store } from '../store/store.ts';
 import type { AdminDeps, AdminEnv } from './app.ts';
 import { requireAccount } from './auth-routes.ts';
+import { httpMappingFields, storeFieldsOf } from './mapping-http-fields.ts';
 import {
   accountId,
   flagOf,
@@ -37,8 +38,9 @@ export const NewLicenseBody = z.strictObject({
 export const LicensePatchBody = NewLicenseBody.omit({ ownerId: true }).partial();
 const port = z.number().int().min(1).max(65_535);
 export const NewMappingBody = z.strictObject({
-  protocol: z.literal('tcp').default('tcp'),
-  publicPort: port,
+  protocol: z.enum(['tcp', 'udp', 'http', 'https']).default('tcp'),
+  /** Required for tcp and udp; http and https have host names instead. */
+  publicPort: port.optional(),
   targetHost: z.string().trim().min(1).max(253),
   targetPort: port,
   enabled: z.boolean().optional(),
@@ -46,6 +48,9 @@ export const NewMappingBody = z.strictObject({
   downloadLimit: limit.optional(),
   maxConnections: maxConnections.optional(),
   securityGroupId: z.number().int().positive().nullable().optional(),
+  /** TCP only (the store refuses it on udp): the PROXY protocol header written to the target first. */
+  proxyProtocol: z.enum(['v1', 'v2']).nullable().optional(),
+  ...httpMappingFields,
   description: z.string().max(500).nullable().optional(),
 });
 export const MappingPatchBody = NewMappingBody.omit({ protocol: true }).partial();
@@ -108,10 +113,13 @@ export function licenseRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv
   /** Public ports in the pool allowed for this license that no mapping holds yet, lowest first. */
   routes.get('/:id/free-ports', async (c) => {
     const license = await visibleLicense(c, store, idOf(c.req.param('id')));
-    const { limit = 50 } = pageOf(c.req.query());
+    const q = c.req.query();
+    const { limit = 50 } = pageOf(q);
+    // TCP and UDP ports are free or taken separately; tcp unless ?protocol= says otherwise.
+    const protocol = q.protocol ? oneOf('protocol', q.protocol, PROTOCOLS) : 'tcp';
     const [ranges, used] = await Promise.all([
       store.portGroups.allowedRanges(license.id),
-      store.mappings.usedPorts('tcp'),
+      store.mappings.usedPorts(portFamily(protocol)),
     ]);
     const free = new Set<number>();
     for (const range of ranges.toSorted((a, b) => a.portStart - b.portStart)) {
@@ -125,8 +133,9 @@ export function licenseRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv
   routes.post('/:id/mappings', async (c) => {
     const license = await visibleLicense(c, store, idOf(c.req.param('id')));
     const body = await parseJson(c, NewMappingBody);
-    await checkPortAllowed(store, license.id, body.publicPort);
-    const mapping = await store.mappings.create({ ...stripUndefined(body), licenseId: license.id });
+    const fields = await storeFieldsOf(body.protocol, stripUndefined(body), true);
+    if (body.publicPort !== undefined) await checkPortAllowed(store, license.id, body.publicPort);
+    const mapping = await store.mappings.create({ ...fields, licenseId: license.id });
     return c.json(mapping, 201);
   });
 
@@ -156,10 +165,11 @@ export function mappingRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv
   routes.patch('/:id', async (c) => {
     const mapping = await visibleMapping(c, store);
     const body = await parseJson(c, MappingPatchBody);
+    const fields = await storeFieldsOf(mapping.protocol, stripUndefined(body), false);
     if (body.publicPort !== undefined && body.publicPort !== mapping.publicPort) {
       await checkPortAllowed(store, mapping.licenseId, body.publicPort);
     }
-    return c.json(await store.mappings.update(mapping.id, stripUndefined(body)));
+    return c.json(await store.mappings.update(mapping.id, fields));
   });
 
   routes.delete('/:id', async (c) => {

@@ -28,11 +28,16 @@ export function registerServerCommand(program: Command): void {
     .option('--public-host <host>', 'address the mapped public ports listen on (default 0.0.0.0)')
     .option('--admin-host <host>', 'address of the admin API (default 127.0.0.1)')
     .option('--admin-port <port>', 'port of the admin API (default 9080)')
+    .option('--http-port <port>', 'shared HTTP port for http mappings, routed by Host (off unless set)')
+    .option('--http-host <host>', 'address of the shared HTTP port (default 0.0.0.0)')
+    .option('--https-port <port>', 'shared HTTPS port for https mappings, TLS by SNI (off unless set)')
+    .option('--https-host <host>', 'address of the shared HTTPS port (default 0.0.0.0)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .addHelpText(
       'after',
       '\nPrecedence: flags > environment (MUON_DATA_DIR, MUON_TUNNEL_HOST, MUON_TUNNEL_PORT,\n' +
         'MUON_TUNNEL_PLAIN_PORT, MUON_PUBLIC_HOST, MUON_STORE_URL, MUON_ADMIN_HOST, MUON_ADMIN_PORT,\n' +
+        'MUON_HTTP_HOST, MUON_HTTP_PORT, MUON_HTTPS_HOST, MUON_HTTPS_PORT,\n' +
         'MUON_LOG_LEVEL) > config file > defaults.\n' +
         'Licenses and their port mappings are declared in the config file; see docs/configuration.md.',
     )
@@ -76,11 +81,16 @@ async function runServer(options: ServerCommandOptions): Promise<void> {
   const plain = settings.plain && endpoint(server.addresses.plain, settings.plain);
   const adminAddress = runtime.admin?.address;
   const admin = adminAddress && { host: adminAddress.address, port: adminAddress.port };
+  const routed = runtime.http?.addresses ?? {};
+  const http = routed.http && { host: routed.http.address, port: routed.http.port };
+  const https = routed.https && { host: routed.https.address, port: routed.https.port };
   logger.info(
     {
       tls: tlsAddress,
       ...(plain && { plain }),
       ...(admin && { admin }),
+      ...(http && { http }),
+      ...(https && { https }),
       store: runtime.store.location,
       fingerprint: identity.fingerprint,
     },
@@ -97,6 +107,14 @@ async function runServer(options: ServerCommandOptions): Promise<void> {
   );
   if (admin) {
     say(`web console and admin API on http://${formatHostPort(admin)}/ (store: ${runtime.store.location})`);
+  }
+  if (http || https) {
+    say(
+      'http(s) mappings by host name on ' +
+        [http && `HTTP ${formatHostPort(http)}`, https && `HTTPS ${formatHostPort(https)}`]
+          .filter(Boolean)
+          .join(' and '),
+    );
   }
   if (runtime.firstAdminPassword) {
     // Shown once, on the terminal only: it is never written to the log.

@@ -1,7 +1,8 @@
 // Everything `muon server` runs, wired together: the store (SQLite by default), the licenses
 // declared in the YAML mirrored into it, the tunnel server reading licenses through the store,
-// metrics and traffic statistics fed by the tunnel, and the admin API. close() stops them in
-// order (tunnel first, so its last traffic is flushed to the store before the store closes).
+// metrics and traffic statistics fed by the tunnel, the HTTP(S) router when configured, and the
+// admin API. close() stops them in order (router and tunnel first, so the last traffic is flushed
+// to the store before the store closes).
 
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -10,10 +11,12 @@ import { createAdminApp } from '../admin/app.ts';
 import { ConsoleAssets } from '../admin/console-assets.ts';
 import { ensureFirstAdmin, FIRST_ADMIN } from '../admin/first-admin.ts';
 import { Metrics } from '../admin/metrics.ts';
+import { checkPassword } from '../admin/passwords.ts';
 import type { ServerInfo } from '../admin/server-routes.ts';
 import { SessionTokens } from '../admin/session-tokens.ts';
 import { TrafficRecorder } from '../admin/traffic-recorder.ts';
 import { type ServerConfig, toLicenseRecords, toServerSettings } from '../config/server-config.ts';
+import { HttpRouter } from '../http/http-router.ts';
 import type { Logger } from '../log.ts';
 import { FailureLimiter } from '../net/failure-limiter.ts';
 import { fingerprintOf } from '../net/fingerprint.ts';
@@ -22,6 +25,7 @@ import { TunnelServer } from '../server/tunnel-server.ts';
 import { applyDeclaredLicenses } from '../store/declared-licenses.ts';
 import { openStore, type Store } from '../store/store.ts';
 import { StoreDirectory } from '../store/store-directory.ts';
+import { StoreHttpDirectory } from '../store/store-http-directory.ts';
 import { muonVersion } from '../version.ts';
 import { SessionRecorder } from './session-recorder.ts';
 import { storeAccounts } from './store-accounts.ts';
@@ -36,6 +40,8 @@ const RETAIN = { minute: 2 * DAY_MS, hour: 90 * DAY_MS, day: 3 * 366 * DAY_MS };
 export interface ServerRuntime {
   store: Store;
   tunnel: TunnelServer;
+  /** The shared HTTP/HTTPS ports, when `http` or `https` is configured. */
+  http: HttpRouter | undefined;
   admin: AdminServer | undefined;
   metrics: Metrics;
   /** The first admin's generated password, when this start created it: show it once, never log it. */
@@ -85,7 +91,9 @@ export async function startServerRuntime(
     stops.push(async () => clearInterval(rollUp));
 
     let tunnel: TunnelServer | undefined;
-    const metrics = new Metrics(() => tunnel?.publicPorts.length ?? 0);
+    const metrics = new Metrics(
+      () => (tunnel?.publicPorts.length ?? 0) + (tunnel?.publicUdpPorts.length ?? 0),
+    );
     const settings = toServerSettings(config);
     tunnel = new TunnelServer({
       ...settings,
@@ -97,6 +105,21 @@ export async function startServerRuntime(
     const server = tunnel;
     stops.push(() => server.close());
     await tunnel.listen();
+
+    let http: HttpRouter | undefined;
+    if (config.http || config.https) {
+      const router = new HttpRouter({
+        ...(config.http && { http: config.http }),
+        ...(config.https && { https: config.https }),
+        directory: new StoreHttpDirectory(store),
+        tunnel: server,
+        verifyPassword: checkPassword,
+        logger,
+      });
+      http = router;
+      stops.push(() => router.close());
+      await router.listen();
+    }
 
     const accounts = storeAccounts(store);
     const firstAdminPassword = await ensureFirstAdmin(accounts, env.MUON_ADMIN_PASSWORD);
@@ -116,6 +139,7 @@ export async function startServerRuntime(
         secureCookies: false,
         store,
         generatedPasswords,
+        metricsToken: config.admin.metricsToken,
         serverInfo: serverInfoOf(server, fingerprintOf(tls.cert)),
         console: (await ConsoleAssets.load(consoleDir)) ?? null,
       });
@@ -124,7 +148,7 @@ export async function startServerRuntime(
       stops.push(() => adminServer.close());
       await admin.listen();
     }
-    return { store, tunnel, admin, metrics, firstAdminPassword, close };
+    return { store, tunnel, http, admin, metrics, firstAdminPassword, close };
   } catch (error) {
     await close();
     throw error;

@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
 import { Liveness } from '../net/liveness.ts';
 import { clientProof, keyIdOf, newNonce, sameBytes, serverProof, sessionKey } from '../protocol/handshake.ts';
-import type { MappingInfo, Message } from '../protocol/messages.ts';
+import { Features, type MappingInfo, type Message } from '../protocol/messages.ts';
 import { nextMessage, readChallenge, sendFirst } from './handshake.ts';
 import type { TunnelClientOptions } from './options.ts';
 import { ProxyPool } from './proxy-pool.ts';
@@ -76,6 +76,7 @@ export class ClientSession {
         proof: clientProof(options.licenseKey, serverNonce, clientNonce, keyId),
         clientVersion: CLIENT_VERSION,
         minIdleChannels: options.minIdleChannels,
+        features: Features.UDP | Features.PROXY_PROTOCOL,
       });
       const reply = await nextMessage(framed, options.handshakeTimeoutMs);
       if (reply.type !== 'AUTH_OK')

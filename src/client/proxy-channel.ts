@@ -1,12 +1,19 @@
 // The client's end of one proxy channel. Idle, it waits for CONNECT; then it dials the target
 // and relays the session (DATA that arrives while dialling is queued by the socket itself and
-// bounded by backpressure). CONNECTED tells the server the target answered.
+// bounded by backpressure). CONNECTED tells the server the target answered. A TCP session may
+// start with a PROXY protocol header; a UDP session gets its own UDP socket towards the target.
 
 import { connect, type Socket } from 'node:net';
 import { MuonError } from '../errors.ts';
+import { type ChannelRelay, DatagramRelay } from '../net/datagram-relay.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
+import { encodeProxyHeader } from '../net/proxy-header.ts';
 import { Relay } from '../net/relay.ts';
 import type { Message, MessageOf } from '../protocol/messages.ts';
+import { UdpTarget } from './udp-target.ts';
+
+/** A UDP session's idle timeout when the server names none (a server that predates the field). */
+const DEFAULT_UDP_IDLE_MS = 60_000;
 
 export interface ChannelOwner {
   /** The channel received CONNECT and is no longer idle. */
@@ -22,7 +29,7 @@ export class ClientProxyChannel {
   readonly framed: FramedSocket;
   readonly #owner: ChannelOwner;
   readonly #connectTimeoutMs: number;
-  #relay: Relay | undefined;
+  #relay: ChannelRelay | undefined;
 
   constructor(framed: FramedSocket, owner: ChannelOwner, connectTimeoutMs: number) {
     this.framed = framed;
@@ -63,8 +70,8 @@ export class ClientProxyChannel {
     );
   }
 
-  onData(piece: Buffer): void {
-    if (this.#relay) this.#relay.data(piece);
+  onData(piece: Buffer, frameEnd: boolean): void {
+    if (this.#relay) this.#relay.data(piece, frameEnd);
     else
       this.#owner.protocolError(
         this,
@@ -74,6 +81,10 @@ export class ClientProxyChannel {
 
   #start(msg: MessageOf<'CONNECT'>): void {
     this.#owner.channelBusy(this, msg);
+    if (msg.protocol === 'udp') {
+      this.#startUdp(msg);
+      return;
+    }
     let connected = false;
     const target: Socket = connect({
       host: msg.targetHost,
@@ -81,6 +92,8 @@ export class ClientProxyChannel {
       allowHalfOpen: true,
       noDelay: true,
     });
+    // Written before anything else: the socket keeps writes made while connecting in order.
+    if (msg.proxyProtocol) target.write(proxyHeaderFor(msg, msg.proxyProtocol));
     target.setTimeout(this.#connectTimeoutMs, () => {
       if (!connected) target.destroy(new Error(`timed out after ${this.#connectTimeoutMs} ms`));
     });
@@ -105,4 +118,31 @@ export class ClientProxyChannel {
     this.#relay = relay;
     relay.start();
   }
+
+  #startUdp(msg: MessageOf<'CONNECT'>): void {
+    const target = new UdpTarget({
+      host: msg.targetHost,
+      port: msg.targetPort,
+      timeoutMs: this.#connectTimeoutMs,
+      onConnected: () => this.framed.send({ type: 'CONNECTED' }),
+      onFailed: (message) => this.#owner.targetFailed(msg, message),
+    });
+    const relay = new DatagramRelay(target, this.framed, {
+      idleTimeoutMs: msg.idleTimeoutMs > 0 ? msg.idleTimeoutMs : DEFAULT_UDP_IDLE_MS,
+      onDone: (reusable) => {
+        this.#relay = undefined;
+        this.#owner.channelDone(this, reusable);
+      },
+    });
+    this.#relay = relay;
+    relay.start();
+  }
+}
+
+/** The PROXY header naming the visitor (source) and the public address it reached (destination). */
+function proxyHeaderFor(msg: MessageOf<'CONNECT'>, version: 'v1' | 'v2'): Buffer {
+  return encodeProxyHeader(version, {
+    source: { address: msg.visitorAddress, port: msg.visitorPort },
+    destination: { address: msg.publicAddress, port: msg.publicPort },
+  });
 }

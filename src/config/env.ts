@@ -18,6 +18,11 @@ export const SERVER_ENV: EnvTable = {
   MUON_STORE_URL: ['store', 'url'],
   MUON_ADMIN_HOST: ['admin', 'host'],
   MUON_ADMIN_PORT: ['admin', 'port'],
+  MUON_HTTP_HOST: ['http', 'host'],
+  MUON_HTTP_PORT: ['http', 'port'],
+  MUON_HTTPS_HOST: ['https', 'host'],
+  MUON_HTTPS_PORT: ['https', 'port'],
+  MUON_METRICS_TOKEN: ['admin', 'metricsToken'],
 };
 
 export const CLIENT_ENV: EnvTable = {

@@ -21,6 +21,10 @@ export interface ServerFlags {
   logLevel?: string | undefined;
   adminHost?: string | undefined;
   adminPort?: string | number | undefined;
+  httpHost?: string | undefined;
+  httpPort?: string | number | undefined;
+  httpsHost?: string | undefined;
+  httpsPort?: string | number | undefined;
 }
 
 export const SERVER_LAYOUT: ConfigLayout<ServerFlags> = {
@@ -34,6 +38,10 @@ export const SERVER_LAYOUT: ConfigLayout<ServerFlags> = {
     logLevel: { path: ['log', 'level'], flag: '--log-level' },
     adminHost: { path: ['admin', 'host'], flag: '--admin-host' },
     adminPort: { path: ['admin', 'port'], flag: '--admin-port' },
+    httpHost: { path: ['http', 'host'], flag: '--http-host' },
+    httpPort: { path: ['http', 'port'], flag: '--http-port' },
+    httpsHost: { path: ['https', 'host'], flag: '--https-host' },
+    httpsPort: { path: ['https', 'port'], flag: '--https-port' },
   },
   paths: [['dataDir'], ['tunnel', 'tls', 'cert'], ['tunnel', 'tls', 'key']],
 };
@@ -76,10 +84,11 @@ export function toServerSettings(config: ServerConfig): ServerSettings {
     maxAuthFailuresPerMinute: limits.maxAuthFailuresPerMinute,
     maxPendingHandshakes: limits.maxPendingHandshakes,
     maxChannelsPerSession: limits.maxChannelsPerSession,
+    udpIdleTimeoutMs: limits.udpIdleTimeout,
   };
 }
 
-/** Licenses for a StaticDirectory: license id = name, mapping id = `${name}:${port}`. */
+/** Licenses for a StaticDirectory: license id = name, mapping id = `${name}:${port}` (`${name}:udp:${port}` for UDP). */
 export function toLicenseRecords(config: ServerConfig): LicenseRecord[] {
   return config.licenses.map((license) => ({
     id: license.name,
@@ -88,12 +97,16 @@ export function toLicenseRecords(config: ServerConfig): LicenseRecord[] {
     enabled: license.enabled,
     ...limitsOf(license),
     mappings: license.mappings.map((mapping) => ({
-      id: `${license.name}:${mapping.port}`,
+      id:
+        mapping.protocol === 'udp'
+          ? `${license.name}:udp:${mapping.port}`
+          : `${license.name}:${mapping.port}`,
       protocol: mapping.protocol,
       publicPort: mapping.port,
       targetHost: mapping.target.host,
       targetPort: mapping.target.port,
       enabled: mapping.enabled,
+      proxyProtocol: mapping.proxyProtocol ?? null,
       ...limitsOf(mapping),
     })),
   }));

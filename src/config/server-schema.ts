@@ -34,10 +34,12 @@ const trafficLimits = {
 };
 
 const mapping = section({
-  protocol: z.literal('tcp', { error: 'must be tcp (the only protocol supported so far)' }).default('tcp'),
+  protocol: z.enum(['tcp', 'udp'], { error: 'must be tcp or udp' }).default('tcp'),
   port: port(),
   target: hostPort(),
   enabled: bool().default(true),
+  /** TCP only: the PROXY protocol header the client writes to the target before the visitor's bytes. */
+  proxyProtocol: z.enum(['v1', 'v2'], { error: 'must be v1 or v2 (or leave it out)' }).optional(),
   ...trafficLimits,
 });
 
@@ -76,6 +78,7 @@ export const serverSchema = section({
     maxAuthFailuresPerMinute: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxAuthFailuresPerMinute),
     maxPendingHandshakes: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxPendingHandshakes),
     maxChannelsPerSession: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxChannelsPerSession),
+    udpIdleTimeout: duration().default(SERVER_DEFAULTS.udpIdleTimeoutMs),
   }).prefault({}),
   store: section({
     url: z
@@ -87,7 +90,16 @@ export const serverSchema = section({
     enabled: bool().default(true),
     host: host().default('127.0.0.1'),
     port: port().default(DEFAULT_ADMIN_PORT),
+    /** A bearer token that lets a Prometheus scraper read /metrics without a session. */
+    metricsToken: z
+      .string({ error: 'expected a string' })
+      .min(24, { error: 'must be at least 24 characters (make one with `muon keygen`)' })
+      .optional(),
   }).prefault({}),
+  /** The shared plain-HTTP port for http mappings (routed by Host); off unless set. */
+  http: section({ host: host().default('0.0.0.0'), port: port() }).optional(),
+  /** The shared HTTPS port for https mappings (TLS by SNI with each domain's certificate); off unless set. */
+  https: section({ host: host().default('0.0.0.0'), port: port() }).optional(),
   log: section({ level: logLevel().default('info') }).prefault({}),
   licenses: z.array(license, { error: 'expected a list of licenses' }).default([]),
 });
@@ -111,12 +123,21 @@ export function checkServer(config: ServerConfig): Problem[] {
   const names = new Map<string, number>();
   const keys = new Map<string, number>();
   const ports = new Map<number, string>([[tunnel.port, 'tunnel.port']]);
+  const udpPorts = new Map<number, string>();
   if (tunnel.plainPort !== undefined) ports.set(tunnel.plainPort, 'tunnel.plainPort');
   if (config.admin.enabled) {
     const owner = ports.get(config.admin.port);
     if (owner)
       problems.push({ path: ['admin', 'port'], message: `${config.admin.port} is already used by ${owner}` });
     else ports.set(config.admin.port, 'admin.port');
+  }
+  for (const name of ['http', 'https'] as const) {
+    const listener = config[name];
+    if (!listener) continue;
+    const owner = ports.get(listener.port);
+    if (owner)
+      problems.push({ path: [name, 'port'], message: `${listener.port} is already used by ${owner}` });
+    else ports.set(listener.port, `${name}.port`);
   }
 
   config.licenses.forEach((license, i) => {
@@ -138,13 +159,21 @@ export function checkServer(config: ServerConfig): Problem[] {
       });
 
     license.mappings.forEach((mapping, j) => {
-      const owner = ports.get(mapping.port);
+      // UDP ports are a namespace of their own: udp 9443 does not collide with the TLS tunnel port.
+      const taken = mapping.protocol === 'udp' ? udpPorts : ports;
+      const owner = taken.get(mapping.port);
       if (owner === undefined) {
-        ports.set(mapping.port, `licenses[${i}].mappings[${j}] (license "${license.name}")`);
+        taken.set(mapping.port, `licenses[${i}].mappings[${j}] (license "${license.name}")`);
       } else {
         problems.push({
           path: ['licenses', i, 'mappings', j, 'port'],
-          message: `${mapping.port} (license "${license.name}") is already used by ${owner}`,
+          message: `${mapping.protocol === 'udp' ? 'UDP ' : ''}${mapping.port} (license "${license.name}") is already used by ${owner}`,
+        });
+      }
+      if (mapping.protocol === 'udp' && mapping.proxyProtocol !== undefined) {
+        problems.push({
+          path: ['licenses', i, 'mappings', j, 'proxyProtocol'],
+          message: 'only tcp mappings can send a PROXY protocol header',
         });
       }
     });

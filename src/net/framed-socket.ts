@@ -9,7 +9,8 @@ import { dataHeader, decodeMessage, encodeMessage, type Message } from '../proto
 
 export interface FrameHandler {
   onMessage(msg: Message): void;
-  onData(piece: Buffer): void;
+  /** `frameEnd`: this piece ends its DATA frame (see FrameSink.onData). */
+  onData(piece: Buffer, frameEnd: boolean): void;
 }
 
 /** Below this size a DATA payload is copied behind its header (one buffer); above, written with writev. */
@@ -72,8 +73,8 @@ export class FramedSocket implements FrameSink {
     this.#handler.onMessage(decodeMessage(type, payload));
   }
 
-  onData(piece: Buffer): void {
-    this.#handler.onData(piece);
+  onData(piece: Buffer, frameEnd: boolean): void {
+    this.#handler.onData(piece, frameEnd);
   }
 
   get writable(): boolean {
@@ -114,19 +115,19 @@ export class FramedSocket implements FrameSink {
 }
 
 class HoldingHandler implements FrameHandler {
-  readonly #items: Array<Message | Buffer> = [];
+  readonly #items: Array<Message | { piece: Buffer; frameEnd: boolean }> = [];
 
   onMessage(msg: Message): void {
     this.#items.push(msg);
   }
 
-  onData(piece: Buffer): void {
-    this.#items.push(piece);
+  onData(piece: Buffer, frameEnd: boolean): void {
+    this.#items.push({ piece, frameEnd });
   }
 
   replay(handler: FrameHandler): void {
     for (const item of this.#items.splice(0)) {
-      if (Buffer.isBuffer(item)) handler.onData(item);
+      if ('piece' in item) handler.onData(item.piece, item.frameEnd);
       else handler.onMessage(item);
     }
   }

@@ -126,6 +126,12 @@ export class Throttle {
     return ok;
   }
 
+  /** True while any limit is overdrawn: a UDP session drops what it would otherwise forward now. */
+  inDebt(): boolean {
+    for (const limit of this.#limits) if (limit.inDebt()) return true;
+    return false;
+  }
+
   /** Calls `resume` once no limit is in debt (later, never from inside this call). Returns a cancel. */
   wait(resume: () => void): () => void {
     let cancel: (() => void) | undefined;

@@ -4,7 +4,7 @@
 // the channel is clean and `onDone(true)` hands it back for reuse. Optional throttles apply
 // speed limits by pausing the reading side, on top of (never instead of) backpressure.
 
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../errors.ts';
 import type { FramedSocket } from './framed-socket.ts';
 import type { Throttle } from './rate-limit.ts';
@@ -24,7 +24,8 @@ export interface RelayOptions {
 }
 
 export class Relay {
-  readonly #local: Socket;
+  /** A visitor's or target's socket, or the tunnel's end of an HTTP visitor's stream. */
+  readonly #local: Duplex;
   readonly #channel: FramedSocket;
   readonly #options: RelayOptions;
   #sentTerminator = false;
@@ -59,7 +60,7 @@ export class Relay {
     if (!this.#channelBlocked) this.#channel.socket.resume();
   };
 
-  constructor(local: Socket, channel: FramedSocket, options: RelayOptions) {
+  constructor(local: Duplex, channel: FramedSocket, options: RelayOptions) {
     this.#local = local;
     this.#channel = channel;
     this.#options = options;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type * as X509 from '@peculiar/x509';
 import { MuonError } from '../errors.ts';
 import { fingerprintOf } from './fingerprint.ts';
+import { loadX509 } from './x509.ts';
 
 export interface TlsIdentity {
   /** PEM certificate (or chain, leaf first), as tls.createServer expects it. */
@@ -72,14 +73,7 @@ export async function loadOrCreateTlsIdentity(o: TlsIdentityOptions): Promise<Tl
   return { ...created, fingerprint: fingerprintOf(created.cert), generated: true };
 }
 
-/**
- * @peculiar/x509, loaded on first use (it takes ~100 ms to load). Its dependency tsyringe needs
- * the Reflect metadata polyfill in place before it is imported.
- */
-export async function loadX509(): Promise<typeof X509> {
-  await import('reflect-metadata');
-  return import('@peculiar/x509');
-}
+export { loadX509 } from './x509.ts';
 
 async function generateSelfSigned(): Promise<{ cert: string; key: string }> {
   const x509 = await loadX509();

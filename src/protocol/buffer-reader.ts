@@ -22,6 +22,11 @@ export class PayloadReader {
     return at;
   }
 
+  /** Bytes left after the fields read so far (0: an older peer's frame ends here). */
+  get remaining(): number {
+    return this.#buf.length - this.#pos;
+  }
+
   u8(): number {
     return this.#buf.readUInt8(this.#take(1));
   }

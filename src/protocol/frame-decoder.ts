@@ -17,8 +17,12 @@ import {
 export interface FrameSink {
   /** A complete non-DATA frame. `payload` may be a view into a chunk: copy it to keep it. */
   onFrame(type: number, payload: Buffer): void;
-  /** A piece of a DATA frame's payload, in order. One frame may arrive as several pieces. */
-  onData(piece: Buffer): void;
+  /**
+   * A piece of a DATA frame's payload, in order. One frame may arrive as several pieces;
+   * `frameEnd` is true on its last (a zero-length frame is one empty piece with `frameEnd`).
+   * Byte streams ignore it; UDP sessions need it to keep datagram boundaries.
+   */
+  onData(piece: Buffer, frameEnd: boolean): void;
 }
 
 export interface FrameDecoderOptions {
@@ -83,7 +87,7 @@ export class FrameDecoder {
         this.#dataLeft -= take;
         const piece = offset === 0 && take === end ? chunk : chunk.subarray(offset, offset + take);
         offset += take;
-        this.#sink.onData(piece);
+        this.#sink.onData(piece, this.#dataLeft === 0);
         continue;
       }
       const need = this.#needPreamble
@@ -136,6 +140,8 @@ export class FrameDecoder {
     }
     if (type === FrameType.DATA) {
       this.#dataLeft = length;
+      // An empty datagram is still a datagram: it is delivered, not skipped.
+      if (length === 0) this.#sink.onData(EMPTY, true);
       return;
     }
     if (frameTypeName(type) === undefined) {

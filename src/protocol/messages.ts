@@ -1,6 +1,8 @@
 // The control messages of the Muon wire protocol and their payload layouts (docs/protocol.md).
 // encodeMessage() gives one complete frame; decodeMessage() turns a frame's payload back.
 // DATA is not here: its payload is raw bytes, written with dataHeader() and streamed.
+// Fields appended to a message after its first release travel as one optional block at its end:
+// absent (an older peer), the decoder fills in the defaults; present, it must be whole.
 
 import { type ErrorCode, isErrorCode, MuonError } from '../errors.ts';
 import { PayloadReader } from './buffer-reader.ts';
@@ -12,8 +14,20 @@ export const KEY_ID_SIZE = 16;
 export const SESSION_ID_SIZE = 16;
 export const PROOF_SIZE = 32;
 
-export type Protocol = 'tcp';
-const PROTOCOL_NUMBERS: Record<Protocol, number> = { tcp: 1 };
+export type Protocol = 'tcp' | 'udp';
+const PROTOCOL_NUMBERS: Record<Protocol, number> = { tcp: 1, udp: 2 };
+
+/** The PROXY protocol header the client writes to the target before the visitor's bytes. */
+export type ProxyProtocolVersion = 'v1' | 'v2';
+const PROXY_PROTOCOL_NUMBERS: Record<ProxyProtocolVersion, number> = { v1: 1, v2: 2 };
+
+/** Bits of AUTH's `features`: what a client can do beyond TCP sessions without a PROXY header. */
+export const Features = {
+  /** UDP mappings: sessions with `protocol: 'udp'`, one datagram per DATA frame. */
+  UDP: 0x1,
+  /** Writes a PROXY protocol header to the target when CONNECT asks for one. */
+  PROXY_PROTOCOL: 0x2,
+} as const;
 
 export interface MappingInfo {
   protocol: Protocol;
@@ -32,6 +46,8 @@ export type Message =
       clientVersion: string;
       /** Idle proxy channels the client keeps warm; the server does not reap below this. */
       minIdleChannels: number;
+      /** Features bits the client supports (0 from a client that predates the field). */
+      features: number;
     }
   | {
       type: 'AUTH_OK';
@@ -55,6 +71,13 @@ export type Message =
       visitorAddress: string;
       visitorPort: number;
       publicPort: number;
+      /** 'udp': every DATA frame of the session is exactly one datagram. */
+      protocol: Protocol;
+      proxyProtocol: ProxyProtocolVersion | null;
+      /** The server address the visitor connected to (the PROXY header's destination), or ''. */
+      publicAddress: string;
+      /** UDP: the session ends after this long without a datagram either way; 0 for TCP. */
+      idleTimeoutMs: number;
     }
   | { type: 'CONNECTED' }
   | { type: 'END' }
@@ -75,6 +98,7 @@ export function encodeMessage(msg: Message): Buffer {
         .bytes(fixed(msg.proof, PROOF_SIZE))
         .str(msg.clientVersion)
         .u16(msg.minIdleChannels)
+        .u32(msg.features)
         .finish();
     case 'AUTH_OK':
       w.bytes(fixed(msg.sessionId, SESSION_ID_SIZE))
@@ -105,6 +129,10 @@ export function encodeMessage(msg: Message): Buffer {
         .str(msg.visitorAddress)
         .u16(msg.visitorPort)
         .u16(msg.publicPort)
+        .u8(PROTOCOL_NUMBERS[msg.protocol])
+        .u8(msg.proxyProtocol === null ? 0 : PROXY_PROTOCOL_NUMBERS[msg.proxyProtocol])
+        .str(msg.publicAddress)
+        .u32(msg.idleTimeoutMs)
         .finish();
     case 'CONNECTED':
     case 'END':
@@ -127,6 +155,7 @@ export function decodeMessage(type: number, payload: Buffer): Message {
         proof: r.bytes(PROOF_SIZE),
         clientVersion: r.str(),
         minIdleChannels: r.u16(),
+        features: r.remaining > 0 ? r.u32() : 0,
       };
     }
     case FrameType.AUTH_OK: {
@@ -165,14 +194,24 @@ export function decodeMessage(type: number, payload: Buffer): Message {
       return { type: 'DISCONNECT', ...codeAndMessage(payload, 'DISCONNECT') };
     case FrameType.CONNECT: {
       const r = new PayloadReader(payload, 'CONNECT');
-      return {
-        type: 'CONNECT',
+      const base = {
+        type: 'CONNECT' as const,
         visitorId: r.u32(),
         targetHost: r.str(),
         targetPort: r.u16(),
         visitorAddress: r.str(),
         visitorPort: r.u16(),
         publicPort: r.u16(),
+      };
+      if (r.remaining === 0) {
+        return { ...base, protocol: 'tcp', proxyProtocol: null, publicAddress: '', idleTimeoutMs: 0 };
+      }
+      return {
+        ...base,
+        protocol: protocolOf(r.u8()),
+        proxyProtocol: proxyProtocolOf(r.u8()),
+        publicAddress: r.str(),
+        idleTimeoutMs: r.u32(),
       };
     }
     case FrameType.CONNECTED:
@@ -207,7 +246,15 @@ function codeAndMessage(payload: Buffer, what: string): { code: ErrorCode; messa
 
 function protocolOf(n: number): Protocol {
   if (n === PROTOCOL_NUMBERS.tcp) return 'tcp';
+  if (n === PROTOCOL_NUMBERS.udp) return 'udp';
   throw new MuonError('MUON_ERR_MALFORMED_FRAME', `unknown mapping protocol ${n}`);
+}
+
+function proxyProtocolOf(n: number): ProxyProtocolVersion | null {
+  if (n === 0) return null;
+  if (n === PROXY_PROTOCOL_NUMBERS.v1) return 'v1';
+  if (n === PROXY_PROTOCOL_NUMBERS.v2) return 'v2';
+  throw new MuonError('MUON_ERR_MALFORMED_FRAME', `unknown PROXY protocol version ${n}`);
 }
 
 function fixed(value: Buffer, size: number): Buffer {

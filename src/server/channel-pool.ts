@@ -12,6 +12,8 @@ import type { TunnelObserver } from './observer.ts';
 import type { TunnelServerOptions } from './options.ts';
 import { type ProxyChannelOwner, ServerProxyChannel, type Visitor } from './proxy-channel.ts';
 import type { Admission } from './traffic-control.ts';
+import type { UdpPeer } from './udp-peer.ts';
+import { VisitorStream } from './visitor-stream.ts';
 
 export interface ChannelPoolContext {
   options: TunnelServerOptions;
@@ -58,9 +60,36 @@ export class ChannelPool implements ProxyChannelOwner {
       return;
     }
     socket.setNoDelay(true);
+    socket.on('error', () => {}); // a reset while waiting is handled by 'close'
+    this.#enqueue(socket, mapping, admission);
+  }
+
+  /** A UDP visitor address was admitted: its session waits for a channel like a TCP visitor. */
+  acceptDatagrams(peer: UdpPeer, mapping: MappingRecord, admission?: Admission): void {
+    if (this.#closed) {
+      peer.destroy();
+      return;
+    }
+    this.#enqueue(peer, mapping, admission);
+  }
+
+  /**
+   * An HTTP visitor's stream (from the router, admitted like a TCP visitor) waits for a channel
+   * like a TCP visitor; its bytes are relayed as a socket's would be.
+   */
+  acceptStream(stream: VisitorStream, mapping: MappingRecord, admission?: Admission): void {
+    if (this.#closed) {
+      stream.destroy();
+      return;
+    }
+    stream.on('error', () => {}); // the router's end sees the close
+    this.#enqueue(stream, mapping, admission);
+  }
+
+  #enqueue(peer: Visitor['peer'], mapping: MappingRecord, admission: Admission | undefined): void {
     const visitor: Visitor = {
       id: this.#nextVisitorId,
-      socket,
+      peer,
       mapping,
       acceptedAt: process.hrtime.bigint(),
       timer: undefined,
@@ -69,14 +98,14 @@ export class ChannelPool implements ProxyChannelOwner {
     this.#nextVisitorId = (this.#nextVisitorId % 0xffffffff) + 1;
     this.#ctx.observer.visitorOpened(mapping);
     visitor.timer = setTimeout(() => this.#timedOut(visitor), this.#ctx.options.connectTimeoutMs);
-    socket.on('error', () => {}); // a reset while waiting is handled by 'close'
     const channel = this.#idle.pop();
     if (channel) {
       this.#bind(channel, visitor);
       return;
     }
     this.#waiting.push(visitor);
-    socket.once('close', () => this.#dropWaiting(visitor));
+    // Each kind of peer emits 'close' once (their once() overloads differ, hence the cast).
+    (peer as NodeJS.EventEmitter).once('close', () => this.#dropWaiting(visitor));
     this.#askForChannels();
   }
 
@@ -105,14 +134,14 @@ export class ChannelPool implements ProxyChannelOwner {
     this.#release(channel);
   }
 
-  /** Closes the visitors of one public port (mapping removed or retargeted). */
-  closeVisitorsOf(port: number, reason: string): void {
+  /** Closes the visitors of one mapping (removed, disabled or retargeted). */
+  closeVisitorsOf(mappingId: string, reason: string): void {
     for (const channel of [...this.#busy]) {
-      if (channel.visitor?.mapping.publicPort === port) channel.abort('MUON_ERR_SHUTDOWN', reason);
+      if (channel.visitor?.mapping.id === mappingId) channel.abort('MUON_ERR_SHUTDOWN', reason);
     }
-    for (const visitor of this.#waiting.filter((v) => v.mapping.publicPort === port)) {
+    for (const visitor of this.#waiting.filter((v) => v.mapping.id === mappingId)) {
       this.#dropWaiting(visitor);
-      visitor.socket.destroy();
+      visitor.peer.destroy();
     }
   }
 
@@ -134,10 +163,12 @@ export class ChannelPool implements ProxyChannelOwner {
     this.#closed = true;
     for (const visitor of [...this.#waiting]) {
       this.#dropWaiting(visitor);
-      visitor.socket.destroy();
+      markFailed(visitor, code);
+      visitor.peer.destroy();
     }
     this.#reportTraffic(); // now, while the counts are still here: the channels close later
     for (const channel of [...this.#busy, ...this.#idle]) {
+      if (channel.visitor) markFailed(channel.visitor, code);
       channel.abort(code, message);
       channel.destroy();
     }
@@ -194,6 +225,7 @@ export class ChannelPool implements ProxyChannelOwner {
 
   #timedOut(visitor: Visitor): void {
     visitor.timer = undefined;
+    markFailed(visitor, 'MUON_ERR_CONNECT_TIMEOUT');
     const message = `no answer from the client within ${this.#ctx.options.connectTimeoutMs} ms`;
     this.#ctx.logger.warn(
       { code: 'MUON_ERR_CONNECT_TIMEOUT', port: visitor.mapping.publicPort, visitor: visitor.id },
@@ -201,7 +233,7 @@ export class ChannelPool implements ProxyChannelOwner {
     );
     if (this.#waiting.includes(visitor)) {
       this.#dropWaiting(visitor);
-      visitor.socket.destroy();
+      visitor.peer.destroy();
       return;
     }
     for (const channel of this.#busy) {
@@ -243,6 +275,7 @@ export class ChannelPool implements ProxyChannelOwner {
   visitorFailed(visitor: Visitor, code: ErrorCode, message: string): void {
     clearTimeout(visitor.timer);
     visitor.timer = undefined;
+    markFailed(visitor, code);
     this.#ctx.logger.warn(
       { code, port: visitor.mapping.publicPort, visitor: visitor.id },
       `visitor closed: ${message}`,
@@ -254,4 +287,9 @@ export class ChannelPool implements ProxyChannelOwner {
     channel.framed.send({ type: 'ERROR', code: error.code, message: error.message });
     channel.destroy();
   }
+}
+
+/** Tells an HTTP visitor's stream why the tunnel gave up on it (the router shows it on its page). */
+function markFailed(visitor: Visitor, code: ErrorCode): void {
+  if (visitor.peer instanceof VisitorStream) visitor.peer.fail(code);
 }

@@ -32,13 +32,21 @@ export interface TrafficLimits {
 
 export interface MappingRecord extends TrafficLimits {
   id: string;
-  protocol: 'tcp';
+  /**
+   * 'udp': a session per visitor address, one datagram per DATA frame (see udp-visitors.ts).
+   * 'http'/'https': reached by host name on the server's shared HTTP(S) port (src/http), whose
+   * router opens streams through TunnelServer.openStream; such a mapping has no port of its own.
+   */
+  protocol: 'tcp' | 'udp' | 'http' | 'https';
+  /** The public port; 0 for http and https (their visitors carry the shared port instead). */
   publicPort: number;
   targetHost: string;
   targetPort: number;
   enabled: boolean;
   /** Null or absent: every visitor may connect. */
   security?: SecurityPolicy | null;
+  /** TCP only: the client writes this PROXY protocol header to the target first. Null or absent: none. */
+  proxyProtocol?: 'v1' | 'v2' | null;
 }
 
 export interface LicenseRecord extends TrafficLimits {

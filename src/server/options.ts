@@ -37,6 +37,8 @@ export interface TunnelServerOptions {
   maxPendingHandshakes: number;
   /** Proxy channels (idle + busy) one client session may hold; more are refused. */
   maxChannelsPerSession: number;
+  /** A UDP visitor's session ends after this long without a datagram either way (both sides). */
+  udpIdleTimeoutMs: number;
 }
 
 export const SERVER_DEFAULTS = {
@@ -51,4 +53,5 @@ export const SERVER_DEFAULTS = {
   maxAuthFailuresPerMinute: 20,
   maxPendingHandshakes: 1024,
   maxChannelsPerSession: 20_000,
+  udpIdleTimeoutMs: 60_000,
 } as const satisfies Partial<TunnelServerOptions>;

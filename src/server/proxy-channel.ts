@@ -1,18 +1,26 @@
 // The server's end of one proxy channel. Idle, it waits in its session's pool; bound, it carries
-// one visitor's session through a Relay. The visitor is resumed at once (its first bytes travel
-// with CONNECT); the client answers CONNECTED, or DISCONNECT if it cannot reach the target.
+// one visitor's session: a TCP visitor through a Relay, a UDP one through a DatagramRelay. The
+// visitor is resumed at once (its first bytes travel with CONNECT); the client answers
+// CONNECTED, or DISCONNECT if it cannot reach the target.
 
 import type { Socket } from 'node:net';
 import { type ErrorCode, MuonError } from '../errors.ts';
+import { type ChannelRelay, DatagramRelay } from '../net/datagram-relay.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
 import type { Throttle } from '../net/rate-limit.ts';
 import { Relay } from '../net/relay.ts';
 import type { Message } from '../protocol/messages.ts';
 import type { MappingRecord } from './directory.ts';
+import { UdpPeer } from './udp-peer.ts';
+import type { VisitorStream } from './visitor-stream.ts';
 
 export interface Visitor {
   id: number;
-  socket: Socket;
+  /**
+   * A TCP visitor's socket (paused until bound), a UDP visitor's session, or the tunnel's end of
+   * an HTTP visitor's stream (relayed like a socket).
+   */
+  peer: Socket | UdpPeer | VisitorStream;
   mapping: MappingRecord;
   acceptedAt: bigint;
   /** Fires if the tunnel has not set the visitor up in time. */
@@ -34,7 +42,7 @@ export interface ProxyChannelOwner {
 export class ServerProxyChannel {
   readonly framed: FramedSocket;
   readonly #owner: ProxyChannelOwner;
-  #relay: Relay | undefined;
+  #relay: ChannelRelay | undefined;
   #visitor: Visitor | undefined;
   #connected = false;
   /** Heartbeat tick at which the channel last became idle (for reaping). */
@@ -60,35 +68,45 @@ export class ServerProxyChannel {
     this.#visitor = visitor;
     this.#connected = false;
     const m = visitor.mapping;
+    const { peer } = visitor;
+    const udp = peer instanceof UdpPeer;
     this.framed.send({
       type: 'CONNECT',
       visitorId: visitor.id,
       targetHost: m.targetHost,
       targetPort: m.targetPort,
-      visitorAddress: visitor.socket.remoteAddress ?? '',
-      visitorPort: visitor.socket.remotePort ?? 0,
+      visitorAddress: peer.remoteAddress ?? '',
+      visitorPort: peer.remotePort ?? 0,
       publicPort: m.publicPort,
+      protocol: udp ? 'udp' : 'tcp',
+      proxyProtocol: udp ? null : (m.proxyProtocol ?? null),
+      publicAddress: udp ? '' : (peer.localAddress ?? ''),
+      idleTimeoutMs: udp ? peer.idleTimeoutMs : 0,
     });
     const throttle = visitor.throttle;
-    const relay = new Relay(visitor.socket, this.framed, {
-      // The visitor is the local side: what it sends is upload, what it receives download.
-      ...(throttle && { throttle: { fromLocal: throttle.upload, toLocal: throttle.download } }),
-      describeFailure: (error) => ({
-        code: 'MUON_ERR_PEER_ERROR',
-        message: error
-          ? `visitor connection failed: ${(error as NodeJS.ErrnoException).code ?? error.message}`
-          : 'visitor closed',
-      }),
-      onDone: (reusable) => {
-        clearTimeout(visitor.timer); // the session is over, answered or not
-        visitor.timer = undefined;
-        const { fromLocal, toLocal } = relay.takeBytes();
-        this.#owner.visitorDone(visitor, fromLocal, toLocal);
-        this.#relay = undefined;
-        this.#visitor = undefined;
-        this.#owner.channelDone(this, reusable);
-      },
-    });
+    // The visitor is the local side: what it sends is upload, what it receives download.
+    const limits = throttle && { throttle: { fromLocal: throttle.upload, toLocal: throttle.download } };
+    const onDone = (reusable: boolean) => {
+      clearTimeout(visitor.timer); // the session is over, answered or not
+      visitor.timer = undefined;
+      const { fromLocal, toLocal } = relay.takeBytes();
+      this.#owner.visitorDone(visitor, fromLocal, toLocal);
+      this.#relay = undefined;
+      this.#visitor = undefined;
+      this.#owner.channelDone(this, reusable);
+    };
+    const relay: ChannelRelay = udp
+      ? new DatagramRelay(peer, this.framed, { ...limits, idleTimeoutMs: peer.idleTimeoutMs, onDone })
+      : new Relay(peer, this.framed, {
+          ...limits,
+          describeFailure: (error) => ({
+            code: 'MUON_ERR_PEER_ERROR',
+            message: error
+              ? `visitor connection failed: ${(error as NodeJS.ErrnoException).code ?? error.message}`
+              : 'visitor closed',
+          }),
+          onDone,
+        });
     this.#relay = relay;
     relay.start();
   }
@@ -134,8 +152,8 @@ export class ServerProxyChannel {
     this.#unexpected(msg.type);
   }
 
-  onData(piece: Buffer): void {
-    if (this.#relay) this.#relay.data(piece);
+  onData(piece: Buffer, frameEnd: boolean): void {
+    if (this.#relay) this.#relay.data(piece, frameEnd);
     else this.#unexpected('DATA');
   }
 

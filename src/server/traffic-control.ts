@@ -1,6 +1,7 @@
 // Traffic control for one client session's visitors: who may connect (the mapping's security
 // group, by the visitor's socket address), how many at once (per mapping and per license), and
-// how fast (speed limits shared by all connections of a mapping, and of a license). apply()
+// how fast (speed limits shared by all connections of a mapping, and of a license). A UDP
+// visitor (one address on a UDP port) counts as a connection while its session lasts. apply()
 // brings it in line with the license after every directory change; limits change at once for
 // live connections, rules and connection limits for the visitors that arrive next.
 
@@ -17,6 +18,8 @@ const LOG_INTERVAL_MS = 10_000;
 /** What an admitted visitor's connection answers to. */
 export interface Admission {
   throttle: { upload: Throttle; download: Throttle };
+  /** The visitor has gone: it no longer counts against the connection limits. Idempotent. */
+  release: () => void;
 }
 
 /** A license or a mapping: its shared speed limits and its count of open visitor connections. */
@@ -98,28 +101,51 @@ export class TrafficControl {
    * or sent to the client. Refused: its socket is destroyed and the result is undefined.
    */
   admit(socket: Socket, mapping: MappingRecord): Admission | undefined {
+    const admission = this.admitAddress(socket.remoteAddress, mapping);
+    if (!admission) socket.destroy();
+    else socket.once('close', admission.release);
+    return admission;
+  }
+
+  /**
+   * The same decision for a visitor known only by its address (a UDP peer): refused, undefined;
+   * admitted, it counts as an open connection until the admission is released.
+   */
+  admitAddress(remote: string | undefined, mapping: MappingRecord): Admission | undefined {
     const control = this.#control(mapping);
-    const remote = socket.remoteAddress;
     if (control.policy && !control.policy.allows(remote)) {
-      socket.destroy();
       this.#logDenied(control, remote);
       return undefined;
     }
     const license = this.#license;
     const full = control.scope.atLimit ? control.scope : license.atLimit ? license : undefined;
     if (full) {
-      socket.destroy();
       this.#logFull(full, control, remote);
       return undefined;
     }
     control.scope.open++;
     license.open++;
     const scope = control.scope;
-    socket.once('close', () => {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
       scope.open--;
       license.open--;
-    });
-    return { throttle: control.throttle };
+    };
+    return { throttle: control.throttle, release };
+  }
+
+  /**
+   * Why admitAddress() has just refused `remote` on `mapping` (the HTTP router answers with a
+   * page naming it): the security group, or else a connection limit.
+   */
+  refusalOf(
+    remote: string | undefined,
+    mapping: MappingRecord,
+  ): 'MUON_ERR_ACCESS_DENIED' | 'MUON_ERR_CONNECTION_LIMIT' {
+    const policy = this.#control(mapping).policy;
+    return policy && !policy.allows(remote) ? 'MUON_ERR_ACCESS_DENIED' : 'MUON_ERR_CONNECTION_LIMIT';
   }
 
   /** Wakes any connection a speed limit holds and stops the limits' timers. */

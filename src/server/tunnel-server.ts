@@ -23,12 +23,15 @@ import { ClientSession } from './client-session.ts';
 import { NULL_OBSERVER, type TunnelObserver } from './observer.ts';
 import type { TunnelServerOptions } from './options.ts';
 import { PublicPorts } from './public-ports.ts';
+import { PublicUdpPorts } from './public-udp-ports.ts';
 import { acceptHandshake } from './tunnel-handshake.ts';
+import type { StreamVisitor, TunnelStream } from './visitor-stream.ts';
 
 export class TunnelServer {
   readonly #options: TunnelServerOptions;
   readonly #log: Logger;
   readonly #ports: PublicPorts;
+  readonly #udpPorts: PublicUdpPorts;
   readonly #listeners: { tls?: Server; plain?: Server } = {};
   readonly #sessionsByLicense = new Map<string, ClientSession>();
   readonly #sessionsById = new Map<string, ClientSession>();
@@ -47,6 +50,7 @@ export class TunnelServer {
     this.#log = options.logger;
     this.#observer = options.observer ?? NULL_OBSERVER;
     this.#ports = new PublicPorts(options.publicHost);
+    this.#udpPorts = new PublicUdpPorts(options.publicHost);
     this.#failures = new FailureLimiter({ maxFailures: options.maxAuthFailuresPerMinute, windowMs: 60_000 });
     this.#unsubscribe = options.directory.onChange((id) => this.#onChange(id));
   }
@@ -89,6 +93,24 @@ export class TunnelServer {
 
   get publicPorts(): number[] {
     return this.#ports.ports;
+  }
+
+  /**
+   * Opens a stream to an http/https mapping's target through its client's pooled proxy channels
+   * (for the HTTP router). The visitor's real address goes in CONNECT; the mapping's security
+   * group, connection and speed limits and its license's apply. Throws MuonError: NO_CLIENT when
+   * the license's client is offline or does not serve the mapping, ACCESS_DENIED, CONNECTION_LIMIT.
+   */
+  openStream(licenseId: string, mappingId: string, visitor: StreamVisitor): TunnelStream {
+    const session = this.#sessionsByLicense.get(licenseId);
+    if (!session || this.#closed)
+      throw new MuonError('MUON_ERR_NO_CLIENT', `license ${licenseId} is offline`);
+    return session.openStream(mappingId, visitor);
+  }
+
+  /** Mapped public UDP ports open now. */
+  get publicUdpPorts(): number[] {
+    return this.#udpPorts.ports;
   }
 
   #onConnection(socket: Socket): void {
@@ -153,6 +175,7 @@ export class TunnelServer {
         options: this.#options,
         observer: this.#observer,
         ports: this.#ports,
+        udpPorts: this.#udpPorts,
         logger: this.#log,
         onClosed: (s, code, reason) => this.#forget(s, code, reason),
       },
@@ -162,6 +185,7 @@ export class TunnelServer {
         license,
         command: framed,
         minIdleChannels: auth.minIdleChannels,
+        features: auth.features,
       },
     );
     const previous = this.#sessionsByLicense.get(license.id);
@@ -263,6 +287,7 @@ export class TunnelServer {
     for (const socket of this.#pending) socket.destroy();
     await Promise.all(this.sessions.map((s) => s.close('MUON_ERR_SHUTDOWN', 'the server is shutting down')));
     await this.#ports.close();
+    await this.#udpPorts.close();
     await Promise.all(closing);
   }
 

@@ -45,13 +45,37 @@ export class LicenseChanges {
 
 export type Changed = (licenseId: number) => void;
 
+/** In-process fan-out of "a domain changed" (its certificate, flags, or existence). */
+export class DomainChanges {
+  readonly #listeners = new Set<() => void>();
+
+  on(listener: () => void): () => void {
+    const entry = () => listener();
+    this.#listeners.add(entry);
+    return () => {
+      this.#listeners.delete(entry);
+    };
+  }
+
+  emit(): void {
+    for (const listener of [...this.#listeners]) listener();
+  }
+}
+
+/** Inside Store.transaction(): whether a domain changed, announced after the commit. */
+export interface PendingDomains {
+  changed: boolean;
+}
+
 export class StoreContext {
   readonly dialect: DialectName;
   readonly now: () => Date;
   readonly #db: Kysely<Database>;
   readonly #changes: LicenseChanges;
+  readonly #domainChanges: DomainChanges;
   /** Set inside Store.transaction(): writes join it and their changes wait for its commit. */
   readonly #pending: Set<number> | undefined;
+  readonly #pendingDomains: PendingDomains | undefined;
   readonly #isOpen: () => boolean;
 
   constructor(options: {
@@ -59,8 +83,10 @@ export class StoreContext {
     dialect: DialectName;
     now: () => Date;
     changes: LicenseChanges;
+    domainChanges?: DomainChanges;
     isOpen: () => boolean;
     pending?: Set<number>;
+    pendingDomains?: PendingDomains;
   }) {
     this.#db = options.db;
     this.dialect = options.dialect;
@@ -68,18 +94,40 @@ export class StoreContext {
     this.#changes = options.changes;
     this.#isOpen = options.isOpen;
     this.#pending = options.pending;
+    this.#domainChanges = options.domainChanges ?? new DomainChanges();
+    this.#pendingDomains = options.pendingDomains;
   }
 
   /** A context bound to `trx`, collecting changes into `pending`. */
-  withTransaction(trx: Transaction<Database>, pending: Set<number>): StoreContext {
+  withTransaction(
+    trx: Transaction<Database>,
+    pending: Set<number>,
+    pendingDomains: PendingDomains = { changed: false },
+  ): StoreContext {
     return new StoreContext({
       db: trx,
       dialect: this.dialect,
       now: this.now,
       changes: this.#changes,
+      domainChanges: this.#domainChanges,
       isOpen: this.#isOpen,
       pending,
+      pendingDomains,
     });
+  }
+
+  /**
+   * Announces that a domain changed once the write that changed it has committed: call it after
+   * the write returns (inside Store.transaction() it waits for that transaction's commit).
+   */
+  domainsChanged(): void {
+    if (this.#pendingDomains) this.#pendingDomains.changed = true;
+    else this.#domainChanges.emit();
+  }
+
+  /** Announces a domain change collected by a committed Store.transaction(). */
+  announceDomains(pending: PendingDomains): void {
+    if (pending.changed) this.#domainChanges.emit();
   }
 
   async read<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {

@@ -40,6 +40,11 @@ function sameLimits(a: TrafficLimits, b: TrafficLimits): boolean {
   );
 }
 
+/** A declared mapping is matched to a stored one by protocol and public port (UDP ports are their own). */
+function mappingKey(m: { protocol: string; publicPort: number | null }): string {
+  return `${m.protocol}:${m.publicPort}`;
+}
+
 async function configUser(tx: Repositories): Promise<number> {
   const existing = await tx.users.getByUsername(CONFIG_USERNAME);
   if (existing) return existing.id;
@@ -69,10 +74,10 @@ export async function applyDeclaredLicenses(
     }
     const kept = new Map<string, Mapping[]>();
     for (const [name, license] of existing) {
-      const ports = new Set((wanted.get(name)?.mappings ?? []).map((m) => m.publicPort));
+      const keys = new Set((wanted.get(name)?.mappings ?? []).map(mappingKey));
       const mappings: Mapping[] = [];
       for (const mapping of await tx.mappings.listByLicense(license.id)) {
-        if (mapping.protocol === 'tcp' && mapping.publicPort !== null && ports.has(mapping.publicPort)) {
+        if (mapping.publicPort !== null && keys.has(mappingKey(mapping))) {
           mappings.push(mapping);
         } else {
           await tx.mappings.delete(mapping.id);
@@ -133,9 +138,10 @@ async function upsertMappings(
   current: readonly Mapping[],
   result: DeclaredResult,
 ): Promise<void> {
-  const byPort = new Map(current.map((m) => [m.publicPort, m]));
+  const byKey = new Map(current.map((m) => [mappingKey(m), m]));
   for (const m of declared.mappings) {
-    const have = byPort.get(m.publicPort);
+    const have = byKey.get(mappingKey(m));
+    const proxyProtocol = m.proxyProtocol ?? null;
     if (!have) {
       await tx.mappings.create({
         licenseId,
@@ -144,6 +150,7 @@ async function upsertMappings(
         targetHost: m.targetHost,
         targetPort: m.targetPort,
         enabled: m.enabled,
+        proxyProtocol,
         ...limitsOf(m),
       });
       result.mappings.created++;
@@ -151,12 +158,14 @@ async function upsertMappings(
       have.targetHost !== m.targetHost ||
       have.targetPort !== m.targetPort ||
       have.enabled !== m.enabled ||
+      have.proxyProtocol !== proxyProtocol ||
       !sameLimits(have, m)
     ) {
       await tx.mappings.update(have.id, {
         targetHost: m.targetHost,
         targetPort: m.targetPort,
         enabled: m.enabled,
+        proxyProtocol,
         ...limitsOf(m),
       });
       result.mappings.updated++;

@@ -21,6 +21,7 @@ export type Role = 'admin' | 'user';
 export type Protocol = 'tcp' | 'udp' | 'http' | 'https';
 export type PortFamily = 'tcp' | 'udp';
 export type RuleAction = 'allow' | 'deny';
+export type ProxyProtocolVersion = 'v1' | 'v2';
 export type Granularity = 'minute' | 'hour' | 'day' | 'month';
 export type AssignmentScope = 'global' | 'user' | 'license';
 
@@ -94,9 +95,47 @@ export interface PortMappingsTable {
   download_limit: NullableInt8;
   max_connections: number | null;
   security_group_id: number | null;
+  /** (version 6) The PROXY protocol header written to a TCP target first; null = none. */
+  proxy_protocol: ColumnType<
+    ProxyProtocolVersion | null,
+    ProxyProtocolVersion | null | undefined,
+    ProxyProtocolVersion | null
+  >;
+  /** (version 7) http/https: replace X-Forwarded-For/-Proto/-Host with what the server saw. */
+  add_forwarded_headers: ColumnType<boolean | number, boolean | undefined, boolean>;
+  /** (version 7) http/https: send Host as target_host:target_port. */
+  rewrite_host: ColumnType<boolean | number, boolean | undefined, boolean>;
+  /** (version 7) http/https basic auth: both set or both null; the hash is argon2id. */
+  basic_auth_username: ColumnType<string | null, string | null | undefined, string | null>;
+  basic_auth_hash: ColumnType<string | null, string | null | undefined, string | null>;
   description: string | null;
   created_at: Time;
   updated_at: Time;
+}
+
+/** (version 7) A base domain for http/https host names, with its certificate and key for HTTPS. */
+export interface DomainsTable {
+  id: Generated<number>;
+  /** Lower case, unique. */
+  name: string;
+  certificate_pem: string | null;
+  /** A secret: read only to serve TLS. */
+  private_key_pem: string | null;
+  force_https: Flag;
+  enabled: Flag;
+  description: string | null;
+  created_at: Time;
+  updated_at: Time;
+}
+
+/** (version 7) A host name of an http/https mapping (exact or `*.` wildcard), unique per protocol. */
+export interface MappingHostsTable {
+  id: Generated<number>;
+  mapping_id: number;
+  domain_id: number;
+  protocol: 'http' | 'https';
+  hostname: string;
+  created_at: Time;
 }
 
 export interface PortGroupsTable {
@@ -169,4 +208,6 @@ export interface Database {
   traffic_stats: TrafficStatsTable;
   client_connections: ClientConnectionsTable;
   admin_logins: AdminLoginsTable;
+  domains: DomainsTable;
+  mapping_hosts: MappingHostsTable;
 }

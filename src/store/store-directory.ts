@@ -1,6 +1,7 @@
 // The store seen by the tunnel core: the narrow Directory interface (server/directory.ts), with
-// a license enabled only while its owner is too, and only its TCP mappings (the protocols the
-// tunnel serves so far), each with its limits and its security group's rules. Change events
+// a license enabled only while its owner is too, and its mappings (TCP and UDP by public port,
+// HTTP and HTTPS by host name through the router, which reads its own table from
+// store-http-directory.ts), each with its limits and its security group's rules. Change events
 // come from the store's committed writes.
 
 import type {
@@ -41,9 +42,7 @@ export class StoreDirectory implements Directory {
     const rows = await this.#store.db
       .selectFrom('licenses')
       .innerJoin('users', 'users.id', 'licenses.owner_id')
-      .leftJoin('port_mappings as m', (join) =>
-        join.onRef('m.license_id', '=', 'licenses.id').on('m.protocol', '=', 'tcp'),
-      )
+      .leftJoin('port_mappings as m', 'm.license_id', 'licenses.id')
       .leftJoin('security_groups as g', 'g.id', 'm.security_group_id')
       .select([
         'licenses.id',
@@ -55,6 +54,8 @@ export class StoreDirectory implements Directory {
         'licenses.max_connections',
         'users.enabled as owner_enabled',
         'm.id as mapping_id',
+        'm.protocol',
+        'm.proxy_protocol',
         'm.public_port',
         'm.target_host',
         'm.target_port',
@@ -77,7 +78,15 @@ export class StoreDirectory implements Directory {
     const rules = await this.#rules(groupIds);
     const mappings: MappingRecord[] = [];
     for (const m of rows) {
-      if (m.mapping_id === null || m.public_port === null || m.target_host === null || m.target_port === null)
+      // http and https mappings have no port: the HTTP router finds them by host name.
+      const byName = m.protocol === 'http' || m.protocol === 'https';
+      if (
+        m.mapping_id === null ||
+        m.protocol === null ||
+        (m.public_port === null && !byName) ||
+        m.target_host === null ||
+        m.target_port === null
+      )
         continue;
       let security: SecurityPolicy | null = null;
       if (m.group_id !== null) {
@@ -90,8 +99,8 @@ export class StoreDirectory implements Directory {
       }
       mappings.push({
         id: String(toNumber(m.mapping_id)),
-        protocol: 'tcp',
-        publicPort: toNumber(m.public_port),
+        protocol: m.protocol,
+        publicPort: byName || m.public_port === null ? 0 : toNumber(m.public_port),
         targetHost: m.target_host,
         targetPort: toNumber(m.target_port),
         enabled: toBool(m.mapping_enabled ?? false),
@@ -99,6 +108,7 @@ export class StoreDirectory implements Directory {
         downloadLimit: toNumberOrNull(m.mapping_download_limit),
         maxConnections: toNumberOrNull(m.mapping_max_connections),
         security,
+        proxyProtocol: m.protocol === 'tcp' ? (m.proxy_protocol ?? null) : null,
       });
     }
     return {

@@ -13,10 +13,11 @@ import {
   type DialectName,
   type StoreKind,
 } from './connect.ts';
-import { type LicenseChangeListener, LicenseChanges, StoreContext } from './context.ts';
+import { DomainChanges, type LicenseChangeListener, LicenseChanges, StoreContext } from './context.ts';
 import { translate } from './db-errors.ts';
 import { type MigrateResult, migrate } from './migrator.ts';
 import { ConnectionLogRepository } from './repositories/connection-log.ts';
+import { DomainRepository } from './repositories/domains.ts';
 import { LicenseRepository } from './repositories/licenses.ts';
 import { LoginLogRepository } from './repositories/login-log.ts';
 import { MappingRepository } from './repositories/mappings.ts';
@@ -42,6 +43,7 @@ export interface Repositories {
   readonly traffic: TrafficRepository;
   readonly connections: ConnectionLogRepository;
   readonly logins: LoginLogRepository;
+  readonly domains: DomainRepository;
 }
 
 function repositories(ctx: StoreContext): Repositories {
@@ -55,6 +57,7 @@ function repositories(ctx: StoreContext): Repositories {
     traffic: new TrafficRepository(ctx),
     connections: new ConnectionLogRepository(ctx),
     logins: new LoginLogRepository(ctx),
+    domains: new DomainRepository(ctx),
   };
 }
 
@@ -74,9 +77,11 @@ export class Store implements Repositories, AsyncDisposable {
   readonly traffic: TrafficRepository;
   readonly connections: ConnectionLogRepository;
   readonly logins: LoginLogRepository;
+  readonly domains: DomainRepository;
   readonly #connection: Connection;
   readonly #ctx: StoreContext;
   readonly #changes: LicenseChanges;
+  readonly #domainChanges = new DomainChanges();
   #closing: Promise<void> | undefined;
 
   constructor(connection: Connection, migration: MigrateResult, options: StoreOptions) {
@@ -91,6 +96,7 @@ export class Store implements Repositories, AsyncDisposable {
       dialect: connection.dialect,
       now: options.now ?? (() => new Date()),
       changes: this.#changes,
+      domainChanges: this.#domainChanges,
       isOpen: () => this.#closing === undefined,
     });
     const repos = repositories(this.#ctx);
@@ -103,6 +109,7 @@ export class Store implements Repositories, AsyncDisposable {
     this.traffic = repos.traffic;
     this.connections = repos.connections;
     this.logins = repos.logins;
+    this.domains = repos.domains;
   }
 
   /** The query builder itself, for reports the repositories do not offer. Writes made here are not announced. */
@@ -122,6 +129,11 @@ export class Store implements Repositories, AsyncDisposable {
     return this.#changes.on(listener);
   }
 
+  /** Calls `listener` after a committed change to a domain (created, changed, deleted). */
+  onDomainChange(listener: () => void): () => void {
+    return this.#domainChanges.on(listener);
+  }
+
   /**
    * Runs `fn` in one transaction with repositories bound to it; changes are announced after the
    * commit, and nothing is if it rolls back. Inside, use only the repositories given to `fn`
@@ -131,15 +143,17 @@ export class Store implements Repositories, AsyncDisposable {
   async transaction<T>(fn: (tx: Repositories) => Promise<T>): Promise<T> {
     if (this.closed) throw new MuonError('MUON_ERR_STORE_UNAVAILABLE', 'the store is closed');
     const pending = new Set<number>();
+    const pendingDomains = { changed: false };
     let result: T;
     try {
       result = await this.#connection.db
         .transaction()
-        .execute((trx) => fn(repositories(this.#ctx.withTransaction(trx, pending))));
+        .execute((trx) => fn(repositories(this.#ctx.withTransaction(trx, pending, pendingDomains))));
     } catch (error) {
       throw translate(error);
     }
     this.#ctx.announce(pending);
+    this.#ctx.announceDomains(pendingDomains);
     return result;
   }
 

@@ -78,6 +78,22 @@ describe('admin authentication', () => {
     assert.equal((await logout(admin.url)).status, 204, 'the same origin may');
   });
 
+  test('/metrics needs an admin session or the configured scraper token', async (t) => {
+    const token = 'a-scraper-token-of-24-chars-or-more';
+    const admin = await startAdmin(t, { metricsToken: token });
+    await admin.accounts.createAdmin('root', await hashPassword('correct horse battery'));
+    const read = (bearer?: string) =>
+      fetch(`${admin.url}/metrics`, { headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
+    assert.equal((await read()).status, 401);
+    assert.equal((await read('a-scraper-token-of-24-chars-or-mor3')).status, 401, 'a wrong token');
+    assert.equal((await read(token)).status, 200);
+    const login = await admin.call('POST', '/api/auth/login', {
+      username: 'root',
+      password: 'correct horse battery',
+    });
+    assert.equal((await read(login.json.token)).status, 200, 'an admin session');
+  });
+
   test('a wrong password and an unknown user get the same answer', async (t) => {
     const admin = await startAdmin(t);
     await admin.accounts.createAdmin('root', await hashPassword('correct horse battery'));

@@ -22,6 +22,7 @@ test('defaults apply when nothing is configured', async (t) => {
       maxAuthFailuresPerMinute: 20,
       maxPendingHandshakes: 1024,
       maxChannelsPerSession: 20_000,
+      udpIdleTimeout: 60_000,
     },
     store: {},
     admin: { enabled: true, host: '127.0.0.1', port: 9080 },
@@ -74,7 +75,7 @@ tunnel:
 publicHost: 10.0.0.5
 heartbeat: { interval: 10s, timeout: 1m }
 limits: { handshakeTimeout: 5s, connectTimeout: 1500, maxFrameSize: 65536, idleChannelTimeout: 1h30m, maxIdleChannels: 4,
-  maxAuthFailuresPerMinute: 5, maxPendingHandshakes: 64, maxChannelsPerSession: 500 }
+  maxAuthFailuresPerMinute: 5, maxPendingHandshakes: 64, maxChannelsPerSession: 500, udpIdleTimeout: 30s }
 log: { level: debug }
 licenses:
   - name: home-lab
@@ -85,6 +86,8 @@ licenses:
     mappings:
       - { protocol: tcp, port: 9101, target: "127.0.0.1:22", maxConnections: 5 }
       - { port: 9102, target: "[::1]:5432", enabled: false, uploadLimit: 65536, downloadLimit: "131072" }
+      - { port: 9103, target: "127.0.0.1:8080", proxyProtocol: v2 }
+      - { protocol: udp, port: 9101, target: "127.0.0.1:53", maxConnections: 50 }
   - name: office
     key: "${KEY_B}"
     enabled: false
@@ -112,6 +115,7 @@ licenses:
     maxAuthFailuresPerMinute: 5,
     maxPendingHandshakes: 64,
     maxChannelsPerSession: 500,
+    udpIdleTimeoutMs: 30_000,
   });
   assert.equal(config.log.level, 'debug');
   assert.deepEqual(toLicenseRecords(config), [
@@ -131,6 +135,7 @@ licenses:
           targetHost: '127.0.0.1',
           targetPort: 22,
           enabled: true,
+          proxyProtocol: null,
           uploadLimit: null,
           downloadLimit: null,
           maxConnections: 5,
@@ -142,9 +147,34 @@ licenses:
           targetHost: '::1',
           targetPort: 5432,
           enabled: false,
+          proxyProtocol: null,
           uploadLimit: 65_536,
           downloadLimit: 131_072,
           maxConnections: null,
+        },
+        {
+          id: 'home-lab:9103',
+          protocol: 'tcp',
+          publicPort: 9103,
+          targetHost: '127.0.0.1',
+          targetPort: 8080,
+          enabled: true,
+          proxyProtocol: 'v2',
+          uploadLimit: null,
+          downloadLimit: null,
+          maxConnections: null,
+        },
+        {
+          id: 'home-lab:udp:9101',
+          protocol: 'udp',
+          publicPort: 9101,
+          targetHost: '127.0.0.1',
+          targetPort: 53,
+          enabled: true,
+          proxyProtocol: null,
+          uploadLimit: null,
+          downloadLimit: null,
+          maxConnections: 50,
         },
       ],
     },
@@ -258,7 +288,7 @@ test('mapping errors name the license and mapping by position', async (t) => {
       - { port: 9102, target: "127.0.0.1" }
       - { port: 9103, target: "::1:22" }
       - { port: 9104, target: "host:99999" }
-      - { protocol: udp, port: 9105, target: "h:1" }
+      - { protocol: quic, port: 9105, target: "h:1" }
       - { port: 0, target: 22 }
       - { enabled: maybe }
 `,
@@ -267,7 +297,7 @@ test('mapping errors name the license and mapping by position', async (t) => {
     'licenses[0].mappings[1].target: expected host:port',
     'licenses[0].mappings[2].target: expected host:port (write IPv6 in brackets, like [::1]:22)',
     'licenses[0].mappings[3].target: expected host:port',
-    'licenses[0].mappings[4].protocol: must be tcp (the only protocol supported so far)',
+    'licenses[0].mappings[4].protocol: must be tcp or udp',
     'licenses[0].mappings[5].port: must be 1–65535',
     'licenses[0].mappings[5].target: expected host:port',
     'licenses[0].mappings[6].port: required',
@@ -408,6 +438,47 @@ licenses:
     'licenses[1].mappings[1].port: 9101 (license "office") is already used by licenses[0].mappings[0] (license "home-lab")',
     'licenses[1].mappings[2].port: 9443 (license "office") is already used by tunnel.port',
     'licenses[1].mappings[3].port: 9000 (license "office") is already used by tunnel.plainPort',
+  ]);
+});
+
+test('UDP ports are their own namespace; PROXY headers are for tcp mappings; values are checked', async (t) => {
+  const file = await tempFile(
+    t,
+    `tunnel: { port: 9443 }
+licenses:
+  - name: home-lab
+    key: "${KEY_A}"
+    mappings:
+      - { protocol: udp, port: 9443, target: "127.0.0.1:53" }
+      - { protocol: udp, port: 9101, target: "127.0.0.1:53" }
+      - { port: 9101, target: "127.0.0.1:22" }
+      - { protocol: udp, port: 9101, target: "127.0.0.1:54" }
+      - { protocol: udp, port: 9102, target: "127.0.0.1:55", proxyProtocol: v1 }
+      - { protocol: sctp, port: 9103, target: "127.0.0.1:56" }
+      - { port: 9104, target: "127.0.0.1:57", proxyProtocol: v3 }
+`,
+  );
+  assert.deepEqual(await problemsOf(loadServerConfig({ file, env: {} })), [
+    'licenses[0].mappings[5].protocol: must be tcp or udp',
+    'licenses[0].mappings[6].proxyProtocol: must be v1 or v2 (or leave it out)',
+  ]);
+  const valid = await tempFile(
+    t,
+    `tunnel: { port: 9443 }
+licenses:
+  - name: home-lab
+    key: "${KEY_A}"
+    mappings:
+      - { protocol: udp, port: 9443, target: "127.0.0.1:53" }
+      - { protocol: udp, port: 9101, target: "127.0.0.1:53" }
+      - { port: 9101, target: "127.0.0.1:22" }
+      - { protocol: udp, port: 9101, target: "127.0.0.1:54" }
+      - { protocol: udp, port: 9102, target: "127.0.0.1:55", proxyProtocol: v1 }
+`,
+  );
+  assert.deepEqual(await problemsOf(loadServerConfig({ file: valid, env: {} })), [
+    'licenses[0].mappings[3].port: UDP 9101 (license "home-lab") is already used by licenses[0].mappings[1] (license "home-lab")',
+    'licenses[0].mappings[4].proxyProtocol: only tcp mappings can send a PROXY protocol header',
   ]);
 });
 

@@ -248,8 +248,14 @@ test('invalid requests are refused with 400 and the field at fault', async (t) =
     [
       'POST',
       `/api/licenses/${license.json.id}/mappings`,
-      { publicPort: 1, targetHost: 'h', targetPort: 1, protocol: 'udp' },
+      { publicPort: 1, targetHost: 'h', targetPort: 1, protocol: 'sctp' },
       'protocol',
+    ],
+    [
+      'POST',
+      `/api/licenses/${license.json.id}/mappings`,
+      { publicPort: 1, targetHost: 'h', targetPort: 1, proxyProtocol: 'v3' },
+      'proxyProtocol',
     ],
     ['POST', '/api/users', { username: 'bad name', password: 'long-enough-password' }, 'username'],
     ['POST', '/api/users', { username: 'ok', password: 'short' }, 'password'],

@@ -1,5 +1,5 @@
 // Reports and security groups over the admin API, and a sweep over every route: none answers
-// without a session except login, the session probe, health, metrics and the console's files.
+// without a session except login, the session probe, health and the console's files.
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -60,13 +60,12 @@ async function start(t: TestContext) {
   return { app, store, call, login };
 }
 
-test('every route needs a session, except login, the session probe, health, metrics and the console', async (t) => {
+test('every route needs a session, except login, the session probe, health and the console', async (t) => {
   const { app, call } = await start(t);
   const open = new Set([
     'POST /api/auth/login',
     'GET /api/auth/session',
     'GET /healthz',
-    'GET /metrics',
     'GET /*',
     'HEAD /*',
   ]);

@@ -62,6 +62,7 @@ describe('authentication', () => {
       proof: clientProof(KEY, serverNonce, clientNonce, keyId),
       clientVersion: 'raw',
       minIdleChannels: 0,
+      features: 0,
     } as const;
 
     const replay = await RawPeer.connect(stack.tunnelPort);

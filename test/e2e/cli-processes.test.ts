@@ -98,7 +98,10 @@ test('muon server and muon client processes tunnel TCP, serve the admin API, and
     body: JSON.stringify({ username: 'admin', password }),
   });
   assert.equal(login.status, 200);
-  const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const { token } = (await login.json()) as { token: string };
+  const metrics = await (
+    await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+  ).text();
   assert.match(metrics, /^muon_clients_online 1$/m);
 
   assert.equal(await stop(client), 0);

@@ -35,7 +35,7 @@ function record<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<
 }
 
 const mapping = record({
-  protocol: fc.constant('tcp' as const),
+  protocol: fc.constantFrom('tcp' as const, 'udp' as const),
   publicPort: u16,
   targetHost: text,
   targetPort: u16,
@@ -50,6 +50,7 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     proof: bytes(PROOF_SIZE),
     clientVersion: text,
     minIdleChannels: u16,
+    features: u32,
   }),
   record({
     type: fc.constant('AUTH_OK' as const),
@@ -80,6 +81,10 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     visitorAddress: text,
     visitorPort: u16,
     publicPort: u16,
+    protocol: fc.constantFrom('tcp' as const, 'udp' as const),
+    proxyProtocol: fc.constantFrom(null, 'v1' as const, 'v2' as const),
+    publicAddress: text,
+    idleTimeoutMs: u32,
   }),
   record({ type: fc.constantFrom('CONNECTED' as const, 'END' as const) }),
 );

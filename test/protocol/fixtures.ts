@@ -6,7 +6,13 @@ import assert from 'node:assert/strict';
 import { type ErrorCode, MuonError } from '../../src/errors.ts';
 import { FrameDecoder, type FrameDecoderOptions } from '../../src/protocol/frame-decoder.ts';
 import { PREAMBLE } from '../../src/protocol/frame-types.ts';
-import { dataHeader, decodeMessage, encodeMessage, type Message } from '../../src/protocol/messages.ts';
+import {
+  dataHeader,
+  decodeMessage,
+  encodeMessage,
+  Features,
+  type Message,
+} from '../../src/protocol/messages.ts';
 
 /** A DATA frame in a fixture: its payload bytes. */
 export interface DataItem {
@@ -35,6 +41,7 @@ export const SAMPLE_MESSAGES: readonly Message[] = [
     proof: bytesOf(32, 4),
     clientVersion: 'muon-client/0.1.0 (linux; x64)',
     minIdleChannels: 2,
+    features: Features.UDP | Features.PROXY_PROTOCOL,
   },
   {
     type: 'AUTH_OK',
@@ -45,6 +52,7 @@ export const SAMPLE_MESSAGES: readonly Message[] = [
     mappings: [
       { protocol: 'tcp', publicPort: 2222, targetHost: '127.0.0.1', targetPort: 22 },
       { protocol: 'tcp', publicPort: 65535, targetHost: 'db.intranet.example', targetPort: 3306 },
+      { protocol: 'udp', publicPort: 5353, targetHost: '10.0.0.53', targetPort: 53 },
     ],
   },
   { type: 'PROXY_HELLO', sessionId: bytesOf(16, 7), proof: bytesOf(32, 8) },
@@ -61,6 +69,10 @@ export const SAMPLE_MESSAGES: readonly Message[] = [
     visitorAddress: '2001:db8::1',
     visitorPort: 51234,
     publicPort: 8000,
+    protocol: 'tcp',
+    proxyProtocol: 'v2',
+    publicAddress: '2001:db8::80',
+    idleTimeoutMs: 0,
   },
   { type: 'CONNECTED' },
   { type: 'END' },
@@ -116,7 +128,14 @@ export const FIXTURES: readonly Fixture[] = [
       data(Buffer.alloc(0)),
       data(bytesOf(256, 9)),
       { type: 'END' },
-      { ...sample('CONNECT'), visitorId: 2 },
+      {
+        ...sample('CONNECT'),
+        visitorId: 2,
+        protocol: 'udp',
+        proxyProtocol: null,
+        publicAddress: '',
+        idleTimeoutMs: 60_000,
+      },
       data(bytesOf(3, 10)),
       disconnect('MUON_ERR_SHUTDOWN', 'server stopping'),
     ],

@@ -21,6 +21,17 @@ function frameWith(type: number, payload: Buffer): Buffer {
   return Buffer.concat([header, payload]);
 }
 
+/**
+ * Where the optional block appended to a message after its first release starts (AUTH's
+ * features, CONNECT's protocol, PROXY header, public address and idle timeout): a frame from an
+ * older peer ends exactly there.
+ */
+function optionalBlockAt(msg: Message, payload: Buffer): number | undefined {
+  if (msg.type === 'AUTH') return payload.length - 4;
+  if (msg.type === 'CONNECT') return payload.length - (1 + 1 + 2 + Buffer.byteLength(msg.publicAddress) + 4);
+  return undefined;
+}
+
 /** Decodes one whole frame through a FrameDecoder and decodeMessage. */
 function roundTrip(msg: Message): Message {
   const observed = decodeChunks([encodeMessage(msg)]);
@@ -55,7 +66,9 @@ describe('every control message', () => {
     const full = payloadOf(msg);
     if (full.length === 0) continue;
     test(`${msg.type} cut short at any length is rejected with MUON_ERR_MALFORMED_FRAME`, () => {
+      const olderPeerEnd = optionalBlockAt(msg, full);
       for (let length = 0; length < full.length; length++) {
+        if (length === olderPeerEnd) continue; // a whole frame as an older peer sends it (below)
         const error = expectMuonError(
           () => decodeMessage(FrameType[msg.type], full.subarray(0, length)),
           'MUON_ERR_MALFORMED_FRAME',
@@ -71,6 +84,49 @@ describe('every control message', () => {
       assert.deepEqual(decodeMessage(FrameType[msg.type], longer), msg);
     });
   }
+});
+
+describe('fields appended in a later revision', () => {
+  test('AUTH without features (an older client) decodes with features 0', () => {
+    const full = payloadOf(sample('AUTH'));
+    const older = full.subarray(0, optionalBlockAt(sample('AUTH'), full));
+    assert.deepEqual(decodeMessage(FrameType.AUTH, older), { ...sample('AUTH'), features: 0 });
+  });
+
+  test('CONNECT without its optional block (an older server) decodes as plain TCP, no PROXY header', () => {
+    const full = payloadOf(sample('CONNECT'));
+    const older = full.subarray(0, optionalBlockAt(sample('CONNECT'), full));
+    assert.deepEqual(decodeMessage(FrameType.CONNECT, older), {
+      ...sample('CONNECT'),
+      protocol: 'tcp',
+      proxyProtocol: null,
+      publicAddress: '',
+      idleTimeoutMs: 0,
+    });
+  });
+
+  test('the optional block of CONNECT is all or nothing: one byte of it is MUON_ERR_MALFORMED_FRAME', () => {
+    const full = payloadOf(sample('CONNECT'));
+    const at = optionalBlockAt(sample('CONNECT'), full) ?? 0;
+    expectMuonError(
+      () => decodeMessage(FrameType.CONNECT, full.subarray(0, at + 1)),
+      'MUON_ERR_MALFORMED_FRAME',
+    );
+  });
+
+  test('CONNECT: an unknown protocol number or PROXY protocol version is MUON_ERR_MALFORMED_FRAME', () => {
+    const full = payloadOf(sample('CONNECT'));
+    const at = optionalBlockAt(sample('CONNECT'), full) ?? 0;
+    for (const [offset, value] of [
+      [at, 0],
+      [at, 3],
+      [at + 1, 3],
+    ] as const) {
+      const bad = Buffer.from(full);
+      bad[offset] = value;
+      expectMuonError(() => decodeMessage(FrameType.CONNECT, bad), 'MUON_ERR_MALFORMED_FRAME');
+    }
+  });
 });
 
 describe('field values', () => {
@@ -96,6 +152,10 @@ describe('field values', () => {
         visitorAddress: '',
         visitorPort: 0,
         publicPort: 0,
+        protocol: 'tcp',
+        proxyProtocol: null,
+        publicAddress: '',
+        idleTimeoutMs: 0,
       },
       {
         type: 'CONNECT',
@@ -105,6 +165,10 @@ describe('field values', () => {
         visitorAddress: 'ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255',
         visitorPort: 0xffff,
         publicPort: 0xffff,
+        protocol: 'udp',
+        proxyProtocol: 'v1',
+        publicAddress: 'ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255',
+        idleTimeoutMs: 0xffff_ffff,
       },
       {
         type: 'AUTH',
@@ -113,6 +177,7 @@ describe('field values', () => {
         proof: Buffer.alloc(32),
         clientVersion: '',
         minIdleChannels: 0xffff,
+        features: 0xffff_ffff,
       },
       { type: 'DISCONNECT', code: 'MUON_ERR_INTERNAL', message: '' },
     ];
@@ -206,9 +271,20 @@ describe('decodeMessage', () => {
     expectMuonError(() => decodeMessage(FrameType.AUTH_OK, payload), 'MUON_ERR_MALFORMED_FRAME');
   });
 
+  test('reads AUTH_OK mapping protocol 1 as tcp and 2 as udp', () => {
+    const payload = payloadOf(sample('AUTH_OK'));
+    const decoded = decodeMessage(FrameType.AUTH_OK, payload);
+    assert.ok(decoded.type === 'AUTH_OK');
+    assert.deepEqual(
+      decoded.mappings.map((m) => m.protocol),
+      ['tcp', 'tcp', 'udp'],
+    );
+    assert.equal(payload[16 + 32 + 4 + 4 + 2], 1);
+  });
+
   test('rejects an AUTH_OK that announces more mappings than it carries', () => {
     const payload = Buffer.from(payloadOf(sample('AUTH_OK')));
-    payload.writeUInt16BE(3, 16 + 32 + 4 + 4);
+    payload.writeUInt16BE(sample('AUTH_OK').mappings.length + 1, 16 + 32 + 4 + 4);
     expectMuonError(() => decodeMessage(FrameType.AUTH_OK, payload), 'MUON_ERR_MALFORMED_FRAME');
   });
 
@@ -249,9 +325,43 @@ describe('decodeMessage', () => {
           visitorAddress: '203.0.113.9',
           visitorPort: 50000,
           publicPort: 80,
+          protocol: 'tcp',
+          proxyProtocol: null,
+          publicAddress: '',
+          idleTimeoutMs: 0,
         },
       },
     ]);
+    // The same with the optional block: u8 protocol (2 = UDP), u8 PROXY protocol (0 = none),
+    // str public address, u32 idle timeout.
+    const udp = Buffer.concat([payload, Buffer.from([2, 0]), str(''), Buffer.from([0, 0, 0xea, 0x60])]);
+    assert.deepEqual(decodeMessage(FrameType.CONNECT, udp), {
+      type: 'CONNECT',
+      visitorId: 5,
+      targetHost: 'localhost',
+      targetPort: 8080,
+      visitorAddress: '203.0.113.9',
+      visitorPort: 50000,
+      publicPort: 80,
+      protocol: 'udp',
+      proxyProtocol: null,
+      publicAddress: '',
+      idleTimeoutMs: 60_000,
+    });
+    const withHeader = Buffer.concat([payload, Buffer.from([1, 2]), str('198.51.100.1'), Buffer.alloc(4)]);
+    assert.deepEqual(decodeMessage(FrameType.CONNECT, withHeader), {
+      type: 'CONNECT',
+      visitorId: 5,
+      targetHost: 'localhost',
+      targetPort: 8080,
+      visitorAddress: '203.0.113.9',
+      visitorPort: 50000,
+      publicPort: 80,
+      protocol: 'tcp',
+      proxyProtocol: 'v2',
+      publicAddress: '198.51.100.1',
+      idleTimeoutMs: 0,
+    });
   });
 });
 

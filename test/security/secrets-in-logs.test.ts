@@ -49,7 +49,7 @@ test('no key, password or session token appears in any log line of a full run', 
     });
     return {
       status: response.status,
-      json: (await response.json().catch(() => undefined)) as Record<string, never>,
+      json: (await response.json().catch(() => undefined)) as { key: string; id: number; token: string },
     };
   };
   const failed = await api('POST', '/api/auth/login', undefined, {

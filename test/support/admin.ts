@@ -57,7 +57,7 @@ export interface AdminHarness {
 
 export async function startAdmin(
   t: TestContext,
-  options: { maxLoginFailures?: number; console?: ConsoleAssets | null } = {},
+  options: { maxLoginFailures?: number; console?: ConsoleAssets | null; metricsToken?: string } = {},
 ): Promise<AdminHarness> {
   const accounts = new MemoryAccounts();
   const log = new LogCapture();
@@ -70,6 +70,7 @@ export async function startAdmin(
     logger: log.logger,
     secureCookies: false,
     ...(options.console !== undefined && { console: options.console }),
+    metricsToken: options.metricsToken,
   });
   const server = new AdminServer(app, { host: '127.0.0.1', port: 0 });
   await server.listen();

@@ -12,6 +12,8 @@ import { dial, freePort, readAll, waitFor } from './net.ts';
 
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
 export const ADMIN_PASSWORD = 'fault-suite-admin-password';
+/** Lets the fault tests read /metrics like a Prometheus scraper would. */
+const METRICS_TOKEN = 'fault-suite-metrics-token-0123456789';
 
 /** Every child still running, killed if the test process exits without cleaning up. */
 const live = new Set<ChildProcess>();
@@ -277,7 +279,10 @@ export class ServerHandle {
   }
 
   async metrics(): Promise<MetricsSnapshot> {
-    return new MetricsSnapshot(await (await fetch(`${this.admin}/metrics`)).text());
+    const response = await fetch(`${this.admin}/metrics`, {
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    });
+    return new MetricsSnapshot(await response.text());
   }
 
   async login(): Promise<string> {
@@ -336,7 +341,7 @@ export class Fleet {
       `dataDir: ${JSON.stringify(join(this.dir, 'data'))}`,
       'tunnel: { host: 127.0.0.1 }',
       'publicHost: 127.0.0.1',
-      'admin: { host: 127.0.0.1 }',
+      `admin: { host: 127.0.0.1, metricsToken: ${METRICS_TOKEN} }`,
       ...(spec.yaml ?? []),
       'licenses:',
       ...spec.licenses.flatMap((l) => [

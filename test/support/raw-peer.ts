@@ -71,6 +71,7 @@ export class RawPeer {
         proof: clientProof(key, serverNonce, clientNonce, keyId),
         clientVersion: 'raw',
         minIdleChannels,
+        features: 0,
       },
       true,
     );

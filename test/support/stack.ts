@@ -74,6 +74,8 @@ export interface Stack {
   clientLog: LogCapture;
   tunnelPort: number;
   fingerprint?: string;
+  /** Every client started so far, in order. */
+  clients: readonly TunnelClient[];
   /** Starts a client (started, not yet online) with `key`. Closed with the stack. */
   client(key: string, options?: Partial<TunnelClientOptions>): TunnelClient;
   /** Starts a client and waits until it is online. */
@@ -137,6 +139,7 @@ export async function startStack(
     serverLog,
     clientLog,
     tunnelPort,
+    clients,
     client: makeClient,
     async onlineClient(key, overrides) {
       const client = makeClient(key, overrides);

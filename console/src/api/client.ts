@@ -97,7 +97,8 @@ export const api = {
     resetKey: (id: number) => post<T.LicenseView>(`/licenses/${id}/reset-key`),
     remove: (id: number) => del(`/licenses/${id}`),
     mappings: (id: number) => get<{ items: T.MappingView[] }>(`/licenses/${id}/mappings`),
-    freePorts: (id: number, limit = 50) => get<{ items: number[] }>(`/licenses/${id}/free-ports`, { limit }),
+    freePorts: (id: number, protocol: 'tcp' | 'udp', limit = 50) =>
+      get<{ items: number[] }>(`/licenses/${id}/free-ports`, { protocol, limit }),
     addMapping: (id: number, body: T.NewMappingRequest) =>
       post<T.MappingView>(`/licenses/${id}/mappings`, body),
   },

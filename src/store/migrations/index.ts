@@ -5,6 +5,8 @@ import { mappings } from './002-mappings.ts';
 import { portPool } from './003-port-pool.ts';
 import { trafficAndLogs } from './004-traffic-logs.ts';
 import { trafficControl } from './005-traffic-control.ts';
+import { proxyProtocol } from './006-proxy-protocol.ts';
+import { httpDomains } from './007-http-domains.ts';
 import type { Migration } from './ddl.ts';
 
 export type { Migration } from './ddl.ts';
@@ -15,6 +17,8 @@ export const MIGRATIONS: readonly Migration[] = [
   portPool,
   trafficAndLogs,
   trafficControl,
+  proxyProtocol,
+  httpDomains,
 ];
 
 export const LATEST_VERSION = MIGRATIONS.length;

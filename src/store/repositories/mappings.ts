@@ -1,15 +1,17 @@
-// Port mappings: a public port (or, for http/https, a domain) → target host:port, reached through
-// a license's client. A public port is unique per family (tcp, http and https share TCP ports;
-// udp has its own); a domain is unique per protocol. Every change is announced for its license.
+// Port mappings: a public port (or, for http/https, host names under registered domains, see
+// mapping-hosts.ts) → target host:port, reached through a license's client. A public port is
+// unique per family (tcp, http and https share TCP ports; udp has its own); a domain or host name
+// is unique per protocol. Every change is announced for its license.
 
 import type { Kysely, Selectable } from 'kysely';
 import { MuonError } from '../../errors.ts';
 import type { StoreContext } from '../context.ts';
 import { isForeignKeyViolation, uniqueViolation } from '../db-errors.ts';
 import { type Page, type PageRequest, pageOf } from '../page.ts';
-import type { Database, PortFamily, PortMappingsTable, Protocol } from '../schema.ts';
+import type { Database, PortFamily, PortMappingsTable, Protocol, ProxyProtocolVersion } from '../schema.ts';
 import { timeValue, toBool, toDate, toNumber, toNumberOrNull } from '../values.ts';
 import { checkMaxConnections } from './licenses.ts';
+import { checkHttpFields, replaceHosts, resolveHosts, withHostnames } from './mapping-hosts.ts';
 
 export interface Mapping {
   id: number;
@@ -28,6 +30,16 @@ export interface Mapping {
   /** Visitor connections open at once; null = unlimited. */
   maxConnections: number | null;
   securityGroupId: number | null;
+  /** TCP: the PROXY protocol header the client writes to the target first; null = none. */
+  proxyProtocol: ProxyProtocolVersion | null;
+  /** http/https: the names it is reached by on the shared ports (exact, or `*.` one label). */
+  hostnames: string[];
+  /** http/https: X-Forwarded-For/-Proto/-Host carry what the server saw. */
+  addForwardedHeaders: boolean;
+  /** http/https: Host is rewritten to targetHost:targetPort. */
+  rewriteHost: boolean;
+  /** http/https: the user name visitors must give (the password is stored only as a hash). */
+  basicAuth: { username: string } | null;
   description: string | null;
   createdAt: Date;
   updatedAt: Date;
@@ -45,6 +57,14 @@ export interface NewMapping {
   downloadLimit?: number | null;
   maxConnections?: number | null;
   securityGroupId?: number | null;
+  proxyProtocol?: ProxyProtocolVersion | null;
+  /** http/https: replaces the host names (the first is also stored as `domain`). */
+  hostnames?: string[];
+  /** http/https; default true for them. */
+  addForwardedHeaders?: boolean;
+  rewriteHost?: boolean;
+  /** http/https: an argon2id hash, never the password itself. */
+  basicAuth?: { username: string; passwordHash: string } | null;
   description?: string | null;
 }
 
@@ -66,9 +86,14 @@ export interface MappingFilter extends PageRequest {
 type Row = Selectable<PortMappingsTable>;
 
 export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp', 'http', 'https'];
+export const PROXY_PROTOCOL_VERSIONS: readonly ProxyProtocolVersion[] = ['v1', 'v2'];
 
 export function portFamily(protocol: Protocol): PortFamily {
   return protocol === 'udp' ? 'udp' : 'tcp';
+}
+
+function isHttp(protocol: Protocol): protocol is 'http' | 'https' {
+  return protocol === 'http' || protocol === 'https';
 }
 
 export function toMapping(row: Row): Mapping {
@@ -85,6 +110,11 @@ export function toMapping(row: Row): Mapping {
     downloadLimit: toNumberOrNull(row.download_limit),
     maxConnections: toNumberOrNull(row.max_connections),
     securityGroupId: toNumberOrNull(row.security_group_id),
+    proxyProtocol: row.proxy_protocol ?? null,
+    hostnames: [],
+    addForwardedHeaders: toBool(row.add_forwarded_headers),
+    rewriteHost: toBool(row.rewrite_host),
+    basicAuth: row.basic_auth_username === null ? null : { username: row.basic_auth_username },
     description: row.description,
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
@@ -118,6 +148,11 @@ function columnsOf(m: MappingFields) {
     download_limit: m.downloadLimit,
     max_connections: m.maxConnections,
     security_group_id: m.securityGroupId,
+    proxy_protocol: m.proxyProtocol,
+    add_forwarded_headers: m.addForwardedHeaders,
+    rewrite_host: m.rewriteHost,
+    basic_auth_username: m.basicAuth?.username ?? null,
+    basic_auth_hash: m.basicAuth?.passwordHash ?? null,
     description: m.description,
   };
 }
@@ -134,7 +169,10 @@ function validated(m: MappingFields): MappingFields {
   if (m.targetPort == null) throw invalid('targetPort: required');
   if (!m.targetHost || m.targetHost.trim() !== m.targetHost)
     throw invalid('targetHost: must be a host name or address');
-  const domain = m.domain == null ? null : m.domain.toLowerCase().replace(/\.$/, '');
+  const hostnames = checkHttpFields(m);
+  // A mapping with host names keeps its first one as its domain (what lists show).
+  const named = hostnames[0] ?? m.domain;
+  const domain = named == null ? null : named.toLowerCase().replace(/\.$/, '');
   if (
     domain !== null &&
     !/^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(domain)
@@ -145,7 +183,7 @@ function validated(m: MappingFields): MappingFields {
     if (domain !== null) throw invalid(`domain: only http and https mappings have a domain`);
     if (m.publicPort == null) throw invalid('publicPort: required for tcp and udp mappings');
   } else if (m.publicPort == null && domain === null) {
-    throw invalid('publicPort: an http or https mapping needs a public port, a domain, or both');
+    throw invalid('publicPort: an http or https mapping needs a public port, a domain, or host names');
   }
   for (const field of ['uploadLimit', 'downloadLimit'] as const) {
     const value = m[field];
@@ -154,14 +192,26 @@ function validated(m: MappingFields): MappingFields {
     }
   }
   checkMaxConnections(m.maxConnections);
-  return { ...m, domain };
+  if (m.proxyProtocol !== null) {
+    if (!PROXY_PROTOCOL_VERSIONS.includes(m.proxyProtocol))
+      throw invalid('proxyProtocol: must be v1, v2 or null');
+    if (m.protocol === 'udp')
+      throw invalid('proxyProtocol: a udp mapping cannot send a PROXY protocol header');
+  }
+  return { ...m, domain, hostnames };
 }
 
 function translateWrite(
   error: unknown,
-  m: { protocol: Protocol; publicPort?: number | null; domain?: string | null },
+  m: { protocol: Protocol; publicPort?: number | null; domain?: string | null; hostnames?: string[] },
 ) {
   const unique = uniqueViolation(error);
+  if (unique?.includes('domain') && m.hostnames?.length) {
+    return new MuonError('MUON_ERR_CONFLICT', `hostnames: ${m.domain} is already mapped for ${m.protocol}`, {
+      field: 'hostnames',
+      cause: error,
+    });
+  }
   if (unique?.includes('domain')) {
     return new MuonError('MUON_ERR_CONFLICT', `domain: ${m.domain} is already mapped for ${m.protocol}`, {
       cause: error,
@@ -208,10 +258,16 @@ export class MappingRepository {
       downloadLimit: input.downloadLimit ?? null,
       maxConnections: input.maxConnections ?? null,
       securityGroupId: input.securityGroupId ?? null,
+      proxyProtocol: input.proxyProtocol ?? null,
+      hostnames: input.hostnames ?? [],
+      addForwardedHeaders: input.addForwardedHeaders ?? isHttp(input.protocol ?? 'tcp'),
+      rewriteHost: input.rewriteHost ?? false,
+      basicAuth: input.basicAuth ?? null,
       description: input.description ?? null,
     });
     const now = timeValue(this.#ctx.now());
     return this.#ctx.write(async (db, changed) => {
+      const hosts = isHttp(m.protocol) ? await resolveHosts(db, m.protocol, m.hostnames) : [];
       try {
         const row = await db
           .insertInto('port_mappings')
@@ -223,8 +279,9 @@ export class MappingRepository {
           })
           .returningAll()
           .executeTakeFirstOrThrow();
+        if (isHttp(m.protocol)) await replaceHosts(db, toNumber(row.id), m.protocol, hosts, this.#ctx.now());
         changed(input.licenseId);
-        return toMapping(row);
+        return { ...toMapping(row), hostnames: m.hostnames };
       } catch (error) {
         throw translateWrite(error, m);
       }
@@ -232,12 +289,14 @@ export class MappingRepository {
   }
 
   async get(id: number): Promise<Mapping | undefined> {
-    const row = await this.#ctx.read((db) => mappingRow(db, id));
-    return row && toMapping(row);
+    return this.#ctx.read(async (db) => {
+      const row = await mappingRow(db, id);
+      return row && (await withHostnames(db, [toMapping(row)]))[0];
+    });
   }
 
   async list(filter: MappingFilter = {}): Promise<Page<Mapping>> {
-    return this.#ctx.read((db) => {
+    return this.#ctx.read(async (db) => {
       let query = db.selectFrom('port_mappings');
       if (filter.licenseId !== undefined) query = query.where('license_id', '=', filter.licenseId);
       if (filter.ownerId !== undefined) {
@@ -257,21 +316,27 @@ export class MappingRepository {
           eb.selectFrom('licenses').select('licenses.id').where('licenses.online', '=', online),
         );
       }
-      return pageOf(
+      const page = await pageOf(
         filter,
         () => query.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst(),
         (limit, offset) => query.selectAll().orderBy('id').limit(limit).offset(offset).execute(),
         toMapping,
       );
+      return { ...page, items: await withHostnames(db, page.items) };
     });
   }
 
   /** Every mapping of one license, unpaginated (a license has a handful). */
   async listByLicense(licenseId: number): Promise<Mapping[]> {
-    const rows = await this.#ctx.read((db) =>
-      db.selectFrom('port_mappings').selectAll().where('license_id', '=', licenseId).orderBy('id').execute(),
-    );
-    return rows.map(toMapping);
+    return this.#ctx.read(async (db) => {
+      const rows = await db
+        .selectFrom('port_mappings')
+        .selectAll()
+        .where('license_id', '=', licenseId)
+        .orderBy('id')
+        .execute();
+      return withHostnames(db, rows.map(toMapping));
+    });
   }
 
   /** Every public port of a family that some mapping holds. */
@@ -289,15 +354,15 @@ export class MappingRepository {
 
   /** The mapping that holds a public port of a family, if any. */
   async findByPort(family: PortFamily, publicPort: number): Promise<Mapping | undefined> {
-    const row = await this.#ctx.read((db) =>
-      db
+    return this.#ctx.read(async (db) => {
+      const row = await db
         .selectFrom('port_mappings')
         .selectAll()
         .where('port_family', '=', family)
         .where('public_port', '=', publicPort)
-        .executeTakeFirst(),
-    );
-    return row && toMapping(row);
+        .executeTakeFirst();
+      return row && (await withHostnames(db, [toMapping(row)]))[0];
+    });
   }
 
   async update(id: number, patch: MappingPatch): Promise<Mapping> {
@@ -305,9 +370,22 @@ export class MappingRepository {
     return this.#ctx.write(async (db, changed) => {
       const before = await mappingRow(db, id);
       if (!before) throw new MuonError('MUON_ERR_NOT_FOUND', `mapping ${id} does not exist`);
-      const current = toMapping(before);
+      const [current] = await withHostnames(db, [toMapping(before)]);
+      if (!current) throw new MuonError('MUON_ERR_NOT_FOUND', `mapping ${id} does not exist`);
       const { id: _id, licenseId: _license, createdAt: _created, updatedAt: _updated, ...fields } = current;
-      const m = validated({ ...fields, ...definedOnly(patch) });
+      // The stored hash stays unless the patch sets basic auth anew (or removes it).
+      const basicAuth =
+        before.basic_auth_username === null || before.basic_auth_hash === null
+          ? null
+          : { username: before.basic_auth_username, passwordHash: before.basic_auth_hash };
+      // A mapping that stops being http or https drops the options only those have.
+      const leavingHttp = isHttp(current.protocol) && patch.protocol !== undefined && !isHttp(patch.protocol);
+      const reset = leavingHttp
+        ? { hostnames: [], addForwardedHeaders: false, rewriteHost: false, basicAuth: null }
+        : {};
+      const m = validated({ ...fields, basicAuth, ...reset, ...definedOnly(patch) });
+      const rehost = patch.hostnames !== undefined || m.protocol !== current.protocol;
+      const hosts = rehost && isHttp(m.protocol) ? await resolveHosts(db, m.protocol, m.hostnames) : [];
       try {
         const row = await db
           .updateTable('port_mappings')
@@ -318,8 +396,12 @@ export class MappingRepository {
           .where('id', '=', id)
           .returningAll()
           .executeTakeFirstOrThrow();
+        if (rehost) {
+          if (isHttp(m.protocol)) await replaceHosts(db, id, m.protocol, hosts, this.#ctx.now());
+          else await replaceHosts(db, id, 'http', [], this.#ctx.now());
+        }
         changed(current.licenseId);
-        return toMapping(row);
+        return { ...toMapping(row), hostnames: m.hostnames };
       } catch (error) {
         throw translateWrite(error, m);
       }

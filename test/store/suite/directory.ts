@@ -27,7 +27,7 @@ function recorder(directory: StoreDirectory) {
 
 export function directoryTests(h: StoreHarness): void {
   describe('StoreDirectory', () => {
-    test('finds a license by key id and by id, with its TCP mappings; enabled needs the owner enabled', async (t) => {
+    test('finds a license by key id and by id, with its TCP and UDP mappings; enabled needs the owner enabled', async (t) => {
       const store = await h.store(t);
       const directory = new StoreDirectory(store);
       const alice = await user(store);
@@ -45,12 +45,19 @@ export function directoryTests(h: StoreHarness): void {
         targetPort: 23,
         enabled: false,
       });
-      await store.mappings.create({
+      const dns = await store.mappings.create({
         licenseId: lab.id,
         protocol: 'udp',
         publicPort: 53,
         targetHost: 'dns',
         targetPort: 53,
+      });
+      const web = await store.mappings.create({
+        licenseId: lab.id,
+        publicPort: 8080,
+        targetHost: 'w',
+        targetPort: 80,
+        proxyProtocol: 'v2',
       });
       await store.mappings.create({
         licenseId: lab.id,
@@ -77,6 +84,7 @@ export function directoryTests(h: StoreHarness): void {
             enabled: true,
             ...unlimited,
             security: null,
+            proxyProtocol: null,
           },
           {
             id: String(off.id),
@@ -87,11 +95,40 @@ export function directoryTests(h: StoreHarness): void {
             enabled: false,
             ...unlimited,
             security: null,
+            proxyProtocol: null,
+          },
+          {
+            id: String(dns.id),
+            protocol: 'udp',
+            publicPort: 53,
+            targetHost: 'dns',
+            targetPort: 53,
+            enabled: true,
+            ...unlimited,
+            security: null,
+            proxyProtocol: null,
+          },
+          {
+            id: String(web.id),
+            protocol: 'tcp',
+            publicPort: 8080,
+            targetHost: 'w',
+            targetPort: 80,
+            enabled: true,
+            ...unlimited,
+            security: null,
+            proxyProtocol: 'v2',
           },
         ],
       };
-      assert.deepEqual(await directory.findByKeyId(keyIdOf(lab.key)), expected);
-      assert.deepEqual(await directory.getLicense(String(lab.id)), expected);
+      // The port-mapped protocols; http and https ones (reached by host name) are the router's concern.
+      const byPort = (record: LicenseRecord | undefined) =>
+        record && {
+          ...record,
+          mappings: record.mappings.filter((m) => m.protocol === 'tcp' || m.protocol === 'udp'),
+        };
+      assert.deepEqual(byPort(await directory.findByKeyId(keyIdOf(lab.key))), expected);
+      assert.deepEqual(byPort(await directory.getLicense(String(lab.id))), expected);
       assert.equal(await directory.findByKeyId(keyIdOf(key('unknown'))), undefined);
       for (const id of ['999', 'abc', '', '0', '-1', '1.5', '01', '99999999999']) {
         assert.equal(await directory.getLicense(id), undefined, id);
@@ -482,6 +519,61 @@ export function directoryTests(h: StoreHarness): void {
       assert.deepEqual(events.take(), [lab?.id, ci?.id].sort());
       assert.equal((await directory.getLicense(lab?.id ?? ''))?.uploadLimit, null);
       assert.equal((await directory.getLicense(ci?.id ?? ''))?.mappings[0]?.maxConnections, 3);
+    });
+
+    test('declared UDP mappings and PROXY headers: tcp and udp on one port number are two mappings', async (t) => {
+      const store = await h.store(t);
+      const directory = new StoreDirectory(store);
+      const tcp = {
+        id: 'ci:5000',
+        protocol: 'tcp' as const,
+        publicPort: 5000,
+        targetHost: 'ci',
+        targetPort: 80,
+      };
+      const udp = {
+        id: 'ci:udp:5000',
+        protocol: 'udp' as const,
+        publicPort: 5000,
+        targetHost: 'ci',
+        targetPort: 53,
+      };
+      const withMappings = (mappings: LicenseRecord['mappings']) => declared({ ci: { mappings } });
+      const first = await applyDeclaredLicenses(
+        store,
+        withMappings([
+          { ...tcp, enabled: true, proxyProtocol: 'v1' },
+          { ...udp, enabled: true },
+        ]),
+      );
+      assert.equal(first.mappings.created, 4);
+      const ci = await directory.findByKeyId(keyIdOf(key('yaml-ci')));
+      assert.deepEqual(
+        ci?.mappings.map((m) => [m.protocol, m.publicPort, m.targetPort, m.proxyProtocol]),
+        [
+          ['tcp', 5000, 80, 'v1'],
+          ['udp', 5000, 53, null],
+        ],
+      );
+      const same = await applyDeclaredLicenses(
+        store,
+        withMappings([
+          { ...tcp, enabled: true, proxyProtocol: 'v1' },
+          { ...udp, enabled: true },
+        ]),
+      );
+      assert.equal(same.mappings.unchanged, 4);
+
+      const changed = await applyDeclaredLicenses(
+        store,
+        withMappings([{ ...tcp, enabled: true, proxyProtocol: 'v2' }]),
+      );
+      assert.deepEqual(changed.mappings, { created: 0, updated: 1, deleted: 1, unchanged: 2 });
+      assert.deepEqual(
+        (await directory.getLicense(ci?.id ?? ''))?.mappings.map((m) => [m.protocol, m.proxyProtocol]),
+        [['tcp', 'v2']],
+        'the udp mapping went; the tcp one on the same number stayed and changed',
+      );
     });
 
     test('a clash with a license managed in the console fails, names the license, and applies nothing', async (t) => {

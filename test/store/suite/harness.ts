@@ -39,6 +39,8 @@ const TABLES = [
   'admin_logins',
   'client_connections',
   'traffic_stats',
+  'mapping_hosts',
+  'domains',
   'port_group_assignments',
   'port_pool',
   'port_groups',

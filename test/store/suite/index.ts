@@ -3,6 +3,7 @@
 
 import { after, describe } from 'node:test';
 import { directoryTests } from './directory.ts';
+import { domainTests } from './domains.ts';
 import { StoreHarness, type TestDialect } from './harness.ts';
 import { lifecycleTests } from './lifecycle.ts';
 import { mappingTests, securityGroupTests } from './mappings-security.ts';
@@ -25,5 +26,6 @@ export function storeSuite(dialect: TestDialect): void {
     trafficTests(h);
     logTests(h);
     directoryTests(h);
+    domainTests(h);
   });
 }

@@ -38,6 +38,11 @@ export function mappingTests(h: StoreHarness): void {
         downloadLimit: null,
         maxConnections: null,
         securityGroupId: null,
+        proxyProtocol: null,
+        hostnames: [],
+        addForwardedHeaders: false,
+        rewriteHost: false,
+        basicAuth: null,
         description: null,
         createdAt: clock.now(),
         updatedAt: clock.now(),
@@ -56,9 +61,11 @@ export function mappingTests(h: StoreHarness): void {
         uploadLimit: 10_000,
         maxConnections: 8,
         securityGroupId: group.id,
+        proxyProtocol: 'v1',
         description: 'postgres',
       });
       assert.equal(moved.maxConnections, 8);
+      assert.equal(moved.proxyProtocol, 'v1');
       assert.equal(moved.publicPort, 2223);
       assert.equal(moved.targetHost, 'db.internal');
       assert.equal(moved.enabled, false);
@@ -69,6 +76,10 @@ export function mappingTests(h: StoreHarness): void {
       assert.equal(cleared.securityGroupId, null);
       assert.equal(cleared.description, null);
       assert.equal(cleared.publicPort, 2223, 'fields not in the patch stay');
+      assert.equal(cleared.proxyProtocol, 'v1');
+      assert.equal((await store.mappings.update(ssh.id, { proxyProtocol: 'v2' })).proxyProtocol, 'v2');
+      await rejectsWith(store.mappings.update(ssh.id, { protocol: 'udp' }), 'MUON_ERR_INVALID_INPUT');
+      assert.equal((await store.mappings.update(ssh.id, { proxyProtocol: null })).proxyProtocol, null);
 
       await store.mappings.delete(ssh.id);
       assert.equal(await store.mappings.get(ssh.id), undefined);
@@ -148,6 +159,8 @@ export function mappingTests(h: StoreHarness): void {
         [{ ...base, publicPort: 80, uploadLimit: -5 }, /^uploadLimit: /],
         [{ ...base, publicPort: 80, maxConnections: 0 }, /^maxConnections: /],
         [{ ...base, publicPort: 80, maxConnections: 2.5 }, /^maxConnections: /],
+        [{ ...base, publicPort: 80, proxyProtocol: 'v3' as 'v1' }, /^proxyProtocol: must be v1, v2 or null/],
+        [{ ...base, protocol: 'udp', publicPort: 53, proxyProtocol: 'v1' }, /^proxyProtocol: a udp mapping/],
       ];
       for (const [input, message] of cases) {
         const error = await rejectsWith(store.mappings.create(input), 'MUON_ERR_INVALID_INPUT');

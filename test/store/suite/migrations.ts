@@ -185,7 +185,77 @@ async function seed(db: Kysely<Database>, version: number): Promise<void> {
       })
       .execute();
   }
-  if (version >= 6) throw new Error(`seed() does not know version ${version} yet: add its rows`);
+  if (version >= 6) {
+    await db
+      .insertInto('port_mappings')
+      .values({
+        id: 4,
+        license_id: 2,
+        protocol: 'tcp',
+        port_family: 'tcp',
+        public_port: 3334,
+        domain: null,
+        target_host: 'web',
+        target_port: 8080,
+        enabled: true,
+        upload_limit: null,
+        download_limit: null,
+        max_connections: null,
+        security_group_id: null,
+        proxy_protocol: 'v2',
+        description: null,
+        ...at,
+      })
+      .execute();
+  }
+  if (version >= 7) {
+    await db
+      .insertInto('domains')
+      .values({
+        id: 1,
+        name: 'example.com',
+        certificate_pem: null,
+        private_key_pem: null,
+        force_https: true,
+        enabled: true,
+        description: null,
+        ...at,
+      })
+      .execute();
+    await db
+      .insertInto('port_mappings')
+      .values({
+        id: 5,
+        license_id: 1,
+        protocol: 'http',
+        port_family: 'tcp',
+        public_port: null,
+        domain: 'web.example.com',
+        target_host: 'web',
+        target_port: 80,
+        enabled: true,
+        upload_limit: null,
+        download_limit: null,
+        max_connections: null,
+        security_group_id: null,
+        proxy_protocol: null,
+        add_forwarded_headers: true,
+        rewrite_host: false,
+        basic_auth_username: 'u',
+        basic_auth_hash: '$argon2id$seed',
+        description: null,
+        ...at,
+      })
+      .execute();
+    await db
+      .insertInto('mapping_hosts')
+      .values([
+        { mapping_id: 5, domain_id: 1, protocol: 'http', hostname: 'web.example.com', created_at: T0 },
+        { mapping_id: 5, domain_id: 1, protocol: 'http', hostname: '*.web.example.com', created_at: T0 },
+      ])
+      .execute();
+  }
+  if (version >= 8) throw new Error(`seed() does not know version ${version} yet: add its rows`);
 }
 
 /** What seed(version) wrote, read back through the repositories after migrating to the latest. */
@@ -256,6 +326,28 @@ async function check(store: Store, version: number): Promise<void> {
     assert.equal(db?.maxConnections, 2);
     assert.equal(db?.uploadLimit, 4096);
     assert.equal((await store.securityGroups.get(2))?.defaultAction, 'deny');
+  }
+  if (version >= 2) {
+    // Mappings from before version 6 send no PROXY protocol header.
+    assert.equal((await store.mappings.get(1))?.proxyProtocol, null);
+  }
+  if (version >= 6) assert.equal((await store.mappings.get(4))?.proxyProtocol, 'v2');
+  if (version >= 2) {
+    // Mappings from before version 7 have no host names and no HTTP options.
+    const app = await store.mappings.get(2);
+    assert.deepEqual(app?.hostnames, []);
+    assert.equal(app?.addForwardedHeaders, false);
+    assert.equal(app?.basicAuth, null);
+  }
+  if (version >= 7) {
+    const example = await store.domains.get(1);
+    assert.equal(example?.name, 'example.com');
+    assert.equal(example?.forceHttps, true);
+    assert.equal(example?.certificate, null);
+    const web = await store.mappings.get(5);
+    assert.deepEqual(web?.hostnames, ['web.example.com', '*.web.example.com']);
+    assert.equal(web?.addForwardedHeaders, true);
+    assert.deepEqual(web?.basicAuth, { username: 'u' });
   }
 }
 
