@@ -32,6 +32,11 @@ export const routes: RouteRecordRaw[] = [
   },
   { path: '/users', component: () => import('./pages/UsersPage.vue'), meta: { title: 'Users', admin: true } },
   {
+    path: '/domains',
+    component: () => import('./pages/DomainsPage.vue'),
+    meta: { title: 'Domains', admin: true },
+  },
+  {
     path: '/security-groups',
     component: () => import('./pages/SecurityGroupsPage.vue'),
     meta: { title: 'Security groups', admin: true },

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { hashPassword } from '../../src/admin/passwords.ts';
 import { openBrowser } from '../support/browser.ts';
+import { makeCertificate } from '../support/certs.ts';
 import { ADMIN_PASSWORD, startRuntime } from '../support/runtime.ts';
 
 const PAGES = [
@@ -16,6 +17,7 @@ const PAGES = [
   { path: '/licenses', title: 'Licenses', shot: 'licenses', shows: 'NAS and SSH' },
   { path: '/mappings', title: 'Port mappings', shot: 'mappings', shows: 'nas.lan:80' },
   { path: '/ports', title: 'Port pool', shot: 'port-pool', shows: 'open to every license' },
+  { path: '/domains', title: 'Domains', shot: 'domains', shows: 'days left' },
   { path: '/security-groups', title: 'Security groups', shot: 'security-groups', shows: '203.0.113.0/24' },
   { path: '/users', title: 'Users', shot: 'users', shows: 'carol' },
   { path: '/traffic', title: 'Traffic', shot: 'traffic', shows: 'Total' },
@@ -66,6 +68,20 @@ async function seeded(t: Parameters<typeof startRuntime>[0]) {
     targetHost: '10.0.0.7',
     targetPort: 502,
     enabled: false,
+  });
+  const tls = await makeCertificate(['example.test', '*.example.test']);
+  await store.domains.create({
+    name: 'example.test',
+    certificate: tls.cert,
+    privateKey: tls.key,
+    forceHttps: true,
+  });
+  await store.mappings.create({
+    licenseId: lab.id,
+    protocol: 'https',
+    hostnames: ['nas.example.test'],
+    targetHost: 'nas.lan',
+    targetPort: 5000,
   });
   const now = Date.now();
   const samples = [];

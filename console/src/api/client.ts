@@ -152,6 +152,12 @@ export const api = {
       patch<T.SecurityRuleView>(`/security-groups/rules/${ruleId}`, body),
     removeRule: (ruleId: number) => del(`/security-groups/rules/${ruleId}`),
   },
+  domains: {
+    list: (q: PageQuery & { search?: string } = {}) => get<T.Page<T.DomainView>>('/domains', q),
+    create: (body: T.NewDomainRequest) => post<T.DomainView>('/domains', body),
+    update: (id: number, body: T.DomainPatchRequest) => patch<T.DomainView>(`/domains/${id}`, body),
+    remove: (id: number) => del(`/domains/${id}`),
+  },
   reports: {
     summary: () => get<T.SummaryView>('/reports/summary'),
     traffic: (q: {
