@@ -75,3 +75,20 @@ export function numberOrNull(value: string | number | null | undefined): number 
   if (value === '' || value === null || value === undefined) return null;
   return Number(value);
 }
+
+/**
+ * A list page's form and row actions: which row the form edits ('new' for a new one), and
+ * actions that reload the list once they succeed (their error is kept in `action.error`).
+ */
+export function useListActions<T>(list: { reload(): Promise<void> }) {
+  const editing = shallowRef<T | 'new' | null>(null);
+  const action = useAction();
+  async function saved(): Promise<void> {
+    editing.value = null;
+    await list.reload();
+  }
+  async function act(work: () => Promise<unknown>): Promise<void> {
+    if (await action.run(work)) await list.reload();
+  }
+  return { editing, action, saved, act };
+}

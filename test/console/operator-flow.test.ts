@@ -67,8 +67,12 @@ test('an operator sets up a tunnel from the console and sees its client come and
     await page.fill('input[name=publicPort]', String(port));
     await page.fill('input[name=targetHost]', '127.0.0.1');
     await page.fill('input[name=targetPort]', String(echo.port));
+    await page.fill('input[name=downloadLimit]', '512');
     await page.getByRole('button', { name: 'Create mapping' }).click();
     await page.locator(`[data-mapping="${port}"]`).waitFor();
+    const stored = (await rt.call('GET', '/api/mappings', token)).json.items[0];
+    assert.equal(stored.downloadLimit, 512 * 1024, 'KiB/s in the form, bytes per second in the API');
+    assert.equal(stored.uploadLimit, null, 'an empty limit is unlimited');
   });
 
   await t.test(
