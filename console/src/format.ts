@@ -32,3 +32,15 @@ export function ago(iso: string | null | undefined, now = Date.now()): string {
   if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ago`;
   return dateTime(iso);
 }
+
+/** A `YYYY-MM-DD` value (a date input's, or a query parameter), else ''. */
+export function dateOrEmpty(value: unknown): string {
+  return typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value) ? value : '';
+}
+
+/** The start of a day picked in a date input (`plusDays` later), in the browser's time zone, as ISO. */
+export function localDayStart(date: string, plusDays = 0): string | undefined {
+  if (!date) return undefined;
+  const [y = 1970, m = 1, d = 1] = date.split('-').map(Number);
+  return new Date(y, m - 1, d + plusDays).toISOString();
+}
