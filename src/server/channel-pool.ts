@@ -15,6 +15,9 @@ import type { Admission } from './traffic-control.ts';
 import type { UdpPeer } from './udp-peer.ts';
 import { VisitorStream } from './visitor-stream.ts';
 
+/** How long channels asked for may take to arrive before they are asked for again (at most). */
+const REQUEST_EXPIRY_MS = 3000;
+
 export interface ChannelPoolContext {
   options: TunnelServerOptions;
   observer: TunnelObserver;
@@ -33,6 +36,8 @@ export class ChannelPool implements ProxyChannelOwner {
   readonly #waiting: Visitor[] = [];
   /** Channels asked for and not yet arrived. */
   #requested = 0;
+  /** One per NEED_CHANNELS: when it fires, channels of that request still missing stop counting. */
+  readonly #requestTimers = new Set<NodeJS.Timeout>();
   /** The client listens for NEED_CHANNELS only once it has AUTH_OK. */
   #online = false;
   #nextVisitorId = 1;
@@ -161,6 +166,8 @@ export class ChannelPool implements ProxyChannelOwner {
   close(code: ErrorCode, message: string): void {
     if (this.#closed) return;
     this.#closed = true;
+    for (const timer of this.#requestTimers) clearTimeout(timer);
+    this.#requestTimers.clear();
     for (const visitor of [...this.#waiting]) {
       this.#dropWaiting(visitor);
       markFailed(visitor, code);
@@ -188,10 +195,24 @@ export class ChannelPool implements ProxyChannelOwner {
   }
 
   #askForChannels(): void {
-    if (!this.#online || this.#waiting.length <= this.#requested) return;
+    if (!this.#online || this.#closed || this.#waiting.length <= this.#requested) return;
     const count = this.#waiting.length - this.#requested;
     this.#requested += count;
     this.#ctx.requestChannels(count);
+    // A channel can fail on its way (refused by a handshake limit, a network error) and the
+    // client does not retry on its own: forget what has not come after a while and ask again for
+    // the visitors still waiting. Surplus channels from a slow answer are reaped as idle ones.
+    const timer = setTimeout(() => {
+      this.#requestTimers.delete(timer);
+      this.#requested -= Math.min(count, this.#requested);
+      this.#askForChannels();
+    }, this.#requestExpiryMs());
+    timer.unref();
+    this.#requestTimers.add(timer);
+  }
+
+  #requestExpiryMs(): number {
+    return Math.max(100, Math.min(REQUEST_EXPIRY_MS, this.#ctx.options.connectTimeoutMs / 3));
   }
 
   #bind(channel: ServerProxyChannel, visitor: Visitor): void {

@@ -2,6 +2,7 @@
 // and a visitor whose client never answers CONNECT is closed, not left hanging.
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { test } from 'node:test';
 import { proxyProof, sessionKey } from '../../src/protocol/handshake.ts';
 import { closedWithin, dial, echoServer, freePort, waitFor } from '../support/net.ts';
@@ -81,4 +82,31 @@ test('a session cannot hold more proxy channels than maxChannelsPerSession', asy
     3000,
     'the client to hear why',
   );
+});
+
+test('channels refused on their way are asked for again: a burst beyond the handshake limit is served', async (t) => {
+  const echo = await echoServer();
+  t.after(() => echo.close());
+  const port = await freePort();
+  // At most 2 connections mid-handshake: most of a burst's new channels are refused at first.
+  const stack = await startStack(t, [license('lab', KEY, [{ publicPort: port, targetPort: echo.port }])], {
+    server: { maxPendingHandshakes: 2, connectTimeoutMs: 6000 },
+  });
+  await stack.onlineClient(KEY, { minIdleChannels: 0 });
+  // Every visitor holds its channel until all have their answer: none can be served by another's
+  // channel coming back to the pool.
+  const visitors = await Promise.all(Array.from({ length: 30 }, () => dial(port)));
+  const burst = await Promise.all(
+    visitors.map(async (visitor, i) => {
+      visitor.on('error', () => {});
+      visitor.write(`visitor ${i}`);
+      const [first] = (await once(visitor, 'data', { signal: AbortSignal.timeout(8000) }).catch(() => [
+        undefined,
+      ])) as [Buffer | undefined];
+      return first?.toString() === `visitor ${i}`;
+    }),
+  );
+  for (const visitor of visitors) visitor.destroy();
+  assert.equal(burst.filter(Boolean).length, 30, 'every visitor of the burst is served');
+  assert.ok(stack.serverLog.text().includes('MUON_ERR_RATE_LIMITED'), 'channels were refused on the way');
 });
