@@ -8,7 +8,7 @@ import { DatagramAssembler, MAX_DATAGRAM_SIZE } from '../protocol/datagram-assem
 import type { FramedSocket } from './framed-socket.ts';
 import { IdleTimer } from './idle-timer.ts';
 import type { Throttle } from './rate-limit.ts';
-import type { LocalFailure } from './relay.ts';
+import { ABORT_ANSWER_MS, type LocalFailure } from './relay.ts';
 
 /** What a proxy channel needs of the relay carrying its session: a stream (Relay) or datagrams. */
 export interface ChannelRelay {
@@ -60,6 +60,8 @@ export class DatagramRelay implements ChannelRelay {
   #bytesFromLocal = 0;
   #bytesToLocal = 0;
   #dropped = 0;
+  /** Runs from our DISCONNECT until the peer's terminator: a peer that never answers costs the channel. */
+  #answerTimer: NodeJS.Timeout | undefined;
 
   constructor(endpoint: DatagramEndpoint, channel: FramedSocket, options: DatagramRelayOptions) {
     this.#endpoint = endpoint;
@@ -167,6 +169,13 @@ export class DatagramRelay implements ChannelRelay {
       this.#sentTerminator = true;
       this.#channel.send({ type: 'DISCONNECT', code: failure.code, message: failure.message });
     }
+    // A Muon peer never pauses a UDP session's channel, so its answer comes; another may not.
+    if (!this.#receivedTerminator) {
+      this.#answerTimer ??= setTimeout(() => {
+        this.#answerTimer = undefined;
+        this.#finish(false);
+      }, ABORT_ANSWER_MS);
+    }
     this.#maybeDone();
   }
 
@@ -191,6 +200,8 @@ export class DatagramRelay implements ChannelRelay {
     if (this.#finished) return;
     this.#finished = true;
     this.#idle?.stop();
+    clearTimeout(this.#answerTimer);
+    this.#answerTimer = undefined;
     this.#options.onDone(reusable);
   }
 }

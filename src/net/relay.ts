@@ -2,12 +2,29 @@
 // and a proxy channel. Backpressure both ways (a full writer pauses the reader), half-close
 // forwarded as END, aborts as DISCONNECT. When each side has sent and received its terminator
 // the channel is clean and `onDone(true)` hands it back for reuse. Optional throttles apply
-// speed limits by pausing the reading side, on top of (never instead of) backpressure.
+// speed limits by pausing the reading side, on top of (never instead of) backpressure. An abort
+// that cannot reach the peer in-band (stuck behind data it does not read) drops the channel.
 
 import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../errors.ts';
 import type { FramedSocket } from './framed-socket.ts';
 import type { Throttle } from './rate-limit.ts';
+
+/**
+ * How long an abort waits for the peer's terminator. A peer that has paused the channel (its own
+ * local side does not read) never reads our DISCONNECT: past this the channel is dropped instead.
+ */
+export const ABORT_ANSWER_MS = 1000;
+
+/**
+ * How often a paused socket is probed with a write. A paused socket notices neither FIN nor RST:
+ * only a write tells whether its peer went away meanwhile. A channel paused while our local side
+ * does not read gets an empty DATA frame; a local socket paused while the channel is full gets a
+ * zero-length write, which is enough to surface a reset.
+ */
+export const PROBE_INTERVAL_MS = 250;
+
+const EMPTY = Buffer.alloc(0);
 
 export interface LocalFailure {
   code: ErrorCode;
@@ -43,6 +60,10 @@ export class Relay {
   readonly #toLocalThrottle: Throttle | undefined;
   #localWait: (() => void) | undefined;
   #channelWait: (() => void) | undefined;
+  /** Runs while the channel or the local socket is paused by backpressure (see PROBE_INTERVAL_MS). */
+  #probe: NodeJS.Timeout | undefined;
+  /** Runs from our DISCONNECT until the peer's terminator (see ABORT_ANSWER_MS). */
+  #answerTimer: NodeJS.Timeout | undefined;
   readonly #resumeLocal = () => {
     this.#localBlocked = false;
     if (this.#localWait === undefined) this.#local.resume();
@@ -58,6 +79,31 @@ export class Relay {
   readonly #channelPaid = () => {
     this.#channelWait = undefined;
     if (!this.#channelBlocked) this.#channel.socket.resume();
+  };
+  readonly #onProbe = () => {
+    this.#probe = undefined;
+    if (this.#finished) return;
+    let again = false;
+    // A write already queued polls the socket as well as a probe would. After our terminator we
+    // may send no DATA (the peer's own bound has to do), and a target still being dialled has
+    // not been answered with CONNECTED, which DATA must not precede.
+    if (this.#channelBlocked && !this.#sentTerminator) {
+      again = true;
+      const local = this.#local as { connecting?: boolean };
+      if (this.#channel.socket.writableLength === 0 && local.connecting !== true)
+        this.#channel.sendData(EMPTY);
+    }
+    if (this.#localBlocked && this.#local.writable) {
+      again = true;
+      if (this.#local.writableLength === 0) this.#local.write(EMPTY);
+    }
+    if (again) this.#probe = setTimeout(this.#onProbe, PROBE_INTERVAL_MS);
+  };
+  readonly #giveUp = () => {
+    this.#answerTimer = undefined;
+    if (this.#finished) return;
+    this.#local.destroy();
+    this.#finish(false);
   };
 
   constructor(local: Duplex, channel: FramedSocket, options: RelayOptions) {
@@ -100,6 +146,7 @@ export class Relay {
       this.#localBlocked = true;
       this.#local.pause();
       this.#channel.socket.once('drain', this.#resumeLocal);
+      this.#probe ??= setTimeout(this.#onProbe, PROBE_INTERVAL_MS);
     }
     const throttle = this.#fromLocalThrottle;
     if (throttle?.active && !throttle.take(chunk.length) && !this.#localWait) {
@@ -117,6 +164,7 @@ export class Relay {
   }
 
   #localClosed(): void {
+    if (this.#finished) return;
     if (this.#sentTerminator) {
       // It ended, then went away entirely (a reset, or an error on write) while the peer may
       // still send: those bytes have nowhere to go, and after our END we cannot ask the peer to
@@ -136,6 +184,7 @@ export class Relay {
       this.#channelBlocked = true;
       this.#channel.socket.pause();
       this.#local.once('drain', this.#resumeChannel);
+      this.#probe ??= setTimeout(this.#onProbe, PROBE_INTERVAL_MS);
     }
     const throttle = this.#toLocalThrottle;
     if (throttle?.active && !throttle.take(piece.length) && !this.#channelWait) {
@@ -187,18 +236,32 @@ export class Relay {
     this.#releaseChannel();
     if (!this.#sentTerminator) {
       this.#sentTerminator = true;
+      // Data the peer has not taken yet would hold the DISCONNECT back, for good if the peer has
+      // paused the channel: closing the channel is the abort then (the peer's probe finds it).
+      if (this.#channel.socket.writableLength > 0) {
+        this.#finish(false);
+        return;
+      }
       this.#channel.send({ type: 'DISCONNECT', code: failure.code, message: failure.message });
     }
+    if (!this.#receivedTerminator) this.#answerTimer ??= setTimeout(this.#giveUp, ABORT_ANSWER_MS);
     this.#maybeDone();
   }
 
   #maybeDone(): void {
-    if (this.#sentTerminator && this.#receivedTerminator) this.#finish(this.#channel.writable);
+    if (!this.#sentTerminator || !this.#receivedTerminator) return;
+    // After an abort, a terminator still queued may never be read: reuse only a drained channel.
+    const channel = this.#channel;
+    this.#finish(channel.writable && !(this.#aborted && channel.socket.writableLength > 0));
   }
 
   #finish(reusable: boolean): void {
     if (this.#finished) return;
     this.#finished = true;
+    clearTimeout(this.#probe);
+    this.#probe = undefined;
+    clearTimeout(this.#answerTimer);
+    this.#answerTimer = undefined;
     this.#localWait?.();
     this.#localWait = undefined;
     this.#channelWait?.();

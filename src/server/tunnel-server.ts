@@ -8,7 +8,6 @@ import { type ErrorCode, ErrorCodes, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { FailureLimiter } from '../net/failure-limiter.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
-import { PREAMBLE } from '../protocol/frame-types.ts';
 import {
   clientProof,
   keyIdOf,
@@ -18,13 +17,13 @@ import {
   serverProof,
   sessionKey,
 } from '../protocol/handshake.ts';
-import { encodeMessage, type MessageOf } from '../protocol/messages.ts';
+import type { MessageOf } from '../protocol/messages.ts';
 import { ClientSession } from './client-session.ts';
 import { NULL_OBSERVER, type TunnelObserver } from './observer.ts';
 import type { TunnelServerOptions } from './options.ts';
 import { PublicPorts } from './public-ports.ts';
 import { PublicUdpPorts } from './public-udp-ports.ts';
-import { acceptHandshake } from './tunnel-handshake.ts';
+import { TunnelAdmission } from './tunnel-admission.ts';
 import type { StreamVisitor, TunnelStream } from './visitor-stream.ts';
 
 export class TunnelServer {
@@ -35,8 +34,8 @@ export class TunnelServer {
   readonly #listeners: { tls?: Server; plain?: Server } = {};
   readonly #sessionsByLicense = new Map<string, ClientSession>();
   readonly #sessionsById = new Map<string, ClientSession>();
-  readonly #pending = new Set<Socket>();
   readonly #failures: FailureLimiter;
+  readonly #admission: TunnelAdmission;
   readonly #observer: TunnelObserver;
   readonly #unsubscribe: () => void;
   /** Licenses being reconciled now; true when another change arrived meanwhile. */
@@ -52,6 +51,18 @@ export class TunnelServer {
     this.#ports = new PublicPorts(options.publicHost);
     this.#udpPorts = new PublicUdpPorts(options.publicHost);
     this.#failures = new FailureLimiter({ maxFailures: options.maxAuthFailuresPerMinute, windowMs: 60_000 });
+    this.#admission = new TunnelAdmission({
+      maxFrameSize: options.maxFrameSize,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      maxPendingHandshakes: options.maxPendingHandshakes,
+      failures: this.#failures,
+      observer: this.#observer,
+      logger: this.#log,
+      onHandshake: (result) =>
+        result.kind === 'command'
+          ? this.#onAuth(result.framed, result.serverNonce, result.auth)
+          : this.#onProxyHello(result.framed, result.serverNonce, result.hello),
+    });
     this.#unsubscribe = options.directory.onChange((id) => this.#onChange(id));
   }
 
@@ -63,15 +74,19 @@ export class TunnelServer {
         key: tls.key,
         minVersion: 'TLSv1.2',
         allowHalfOpen: false,
+        // Node's own clock for the TLS part (it does not close the socket: tlsFailed does).
+        handshakeTimeout: this.#options.handshakeTimeoutMs,
       });
-      server.on('secureConnection', (socket) => this.#onConnection(socket));
-      server.on('tlsClientError', (error) => this.#log.debug({ err: error.message }, 'TLS handshake failed'));
+      // Admission starts at the TCP accept: limits and the handshake clock cover the TLS handshake.
+      server.on('connection', (raw: Socket) => this.#admission.tlsAccepted(raw));
+      server.on('secureConnection', (socket) => this.#admission.tlsReady(socket));
+      server.on('tlsClientError', (error, socket) => this.#admission.tlsFailed(error, socket));
       this.#listeners.tls = server;
       await listen(server, tls.host, tls.port);
     }
     if (plain) {
       const server = createTcpServer({ noDelay: true });
-      server.on('connection', (socket) => this.#onConnection(socket));
+      server.on('connection', (socket) => this.#admission.plain(socket));
       this.#listeners.plain = server;
       await listen(server, plain.host, plain.port);
     }
@@ -111,50 +126,6 @@ export class TunnelServer {
   /** Mapped public UDP ports open now. */
   get publicUdpPorts(): number[] {
     return this.#udpPorts.ports;
-  }
-
-  #onConnection(socket: Socket): void {
-    if (this.#closed) {
-      socket.destroy();
-      return;
-    }
-    const remote = socket.remoteAddress ?? '';
-    if (this.#failures.blocked(remote) || this.#pending.size >= this.#options.maxPendingHandshakes) {
-      this.#log.info({ code: 'MUON_ERR_RATE_LIMITED', remote }, 'tunnel connection refused');
-      this.#observer.handshakeFailed('MUON_ERR_RATE_LIMITED', remote);
-      const error = {
-        type: 'ERROR',
-        code: 'MUON_ERR_RATE_LIMITED',
-        message: 'too many attempts; try again later',
-      } as const;
-      socket.on('error', () => {});
-      socket.end(Buffer.concat([PREAMBLE, encodeMessage(error)]));
-      socket.setTimeout(1000, () => socket.destroy());
-      return;
-    }
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 30_000);
-    this.#pending.add(socket);
-    acceptHandshake(socket, {
-      maxFrameSize: this.#options.maxFrameSize,
-      timeoutMs: this.#options.handshakeTimeoutMs,
-    })
-      .then(async (result) => {
-        if (result.kind === 'command') await this.#onAuth(result.framed, result.serverNonce, result.auth);
-        else this.#onProxyHello(result.framed, result.serverNonce, result.hello);
-      })
-      .catch((error: unknown) => {
-        const code = error instanceof MuonError ? error.code : 'MUON_ERR_INTERNAL';
-        if (code !== 'MUON_ERR_PEER_ERROR') this.#failures.fail(remote);
-        this.#observer.handshakeFailed(code, remote);
-        const level = code === 'MUON_ERR_INTERNAL' ? 'error' : 'info';
-        this.#log[level](
-          { code, remote: socket.remoteAddress, err: (error as Error).message },
-          'tunnel handshake failed',
-        );
-        socket.destroy();
-      })
-      .finally(() => this.#pending.delete(socket));
   }
 
   async #onAuth(framed: FramedSocket, serverNonce: Buffer, auth: MessageOf<'AUTH'>): Promise<void> {
@@ -284,7 +255,7 @@ export class TunnelServer {
     const closing = Object.values(this.#listeners).map(
       (server) => new Promise<void>((resolve) => server.close(() => resolve())),
     );
-    for (const socket of this.#pending) socket.destroy();
+    this.#admission.close();
     await Promise.all(this.sessions.map((s) => s.close('MUON_ERR_SHUTDOWN', 'the server is shutting down')));
     await this.#ports.close();
     await this.#udpPorts.close();

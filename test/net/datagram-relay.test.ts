@@ -9,7 +9,7 @@ import { DatagramQueue } from '../../src/net/datagram-queue.ts';
 import { type DatagramEndpoint, DatagramRelay, MAX_CHANNEL_BACKLOG } from '../../src/net/datagram-relay.ts';
 import type { FramedSocket } from '../../src/net/framed-socket.ts';
 import { RateLimit, Throttle } from '../../src/net/rate-limit.ts';
-import type { LocalFailure } from '../../src/net/relay.ts';
+import { ABORT_ANSWER_MS, type LocalFailure } from '../../src/net/relay.ts';
 import { MAX_DATAGRAM_SIZE } from '../../src/protocol/datagram-assembler.ts';
 import type { Message } from '../../src/protocol/messages.ts';
 
@@ -107,6 +107,19 @@ describe('a UDP session relay', () => {
     relay.disconnect({ code: 'MUON_ERR_IDLE_TIMEOUT', message: 'answer' });
     assert.deepEqual(done, [true]);
     assert.equal(channel.messages.length, 1, 'no second DISCONNECT');
+  });
+
+  test('an abort the peer never answers ends the session after ABORT_ANSWER_MS, the channel not reused', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    const { channel, relay, done } = setup({ idleTimeoutMs: 1000 });
+    relay.abort({ code: 'MUON_ERR_SHUTDOWN', message: 'mapping removed' });
+    assert.equal(channel.messages[0]?.type, 'DISCONNECT');
+    t.mock.timers.tick(ABORT_ANSWER_MS - 1);
+    assert.deepEqual(done, [], 'waits for the answer until then');
+    t.mock.timers.tick(1);
+    assert.deepEqual(done, [false]);
+    relay.disconnect({ code: 'MUON_ERR_SHUTDOWN', message: 'a late answer' });
+    assert.deepEqual(done, [false], 'a late answer changes nothing');
   });
 
   test('datagrams in either direction keep the session alive', (t) => {
