@@ -14,5 +14,8 @@ export MUON_TEST_PG_URL
 echo "== Chromium for the console's browser tests (scripts/chromium.sh)"
 MUON_TEST_CHROMIUM=${MUON_TEST_CHROMIUM:-$(sh scripts/chromium.sh)}
 export MUON_TEST_CHROMIUM
+echo "== Pebble for the ACME tests (scripts/pebble.sh)"
+MUON_TEST_PEBBLE=${MUON_TEST_PEBBLE:-$(sh scripts/pebble.sh)}
+export MUON_TEST_PEBBLE
 echo "== node --test"
 exec node --test --test-reporter=spec --test-concurrency=2 --test-timeout=120000 'test/**/*.test.ts'

@@ -37,6 +37,8 @@ export const ErrorCodes = {
   MUON_ERR_HTTP_AUTH_REQUIRED:
     'The mapping asks for a user name and password (basic auth) and got none or wrong ones.',
   MUON_ERR_BAD_RESPONSE: 'The target closed without answering, or its HTTP response was malformed.',
+  MUON_ERR_ACME_FAILED:
+    "A domain's certificate could not be obtained or renewed from the ACME certificate authority.",
   MUON_ERR_CONFIG: 'A configuration value is missing or invalid.',
   MUON_ERR_SHUTDOWN: 'The peer is shutting down.',
   MUON_ERR_RATE_LIMITED: 'Too many connections or attempts from this address; try again later.',

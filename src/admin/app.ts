@@ -22,6 +22,7 @@ import { securityGroupRoutes } from './security-group-routes.ts';
 import { type ServerInfo, serverRoutes } from './server-routes.ts';
 import type { SessionTokens } from './session-tokens.ts';
 import { userRoutes } from './user-routes.ts';
+import { checkQuery } from './validate.ts';
 
 export interface AdminDeps {
   accounts: Accounts;
@@ -48,6 +49,8 @@ export interface AdminDeps {
    * page says how to build it); absent for an API-only app.
    */
   console?: ConsoleAssets | null;
+  /** The server gets certificates from ACME (`acme.directoryUrl`): domains may set `acme: true`. */
+  acmeEnabled?: boolean;
 }
 
 export interface AdminEnv {
@@ -64,6 +67,7 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
   app.use(
     '/api/*',
     bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => failure('MUON_ERR_PAYLOAD_TOO_LARGE') }),
+    checkQuery,
   );
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));

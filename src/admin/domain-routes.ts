@@ -1,7 +1,8 @@
 // Domains for HTTP and HTTPS mappings, for admins only: base domains under which mappings get
 // host names, each with an optional PEM certificate and private key (checked on upload: the key
-// matches, the certificate covers the domain, it has not expired). Answers show the certificate's
-// metadata, never the key. Changes reach the HTTP router at once.
+// matches, the certificate covers the domain, it has not expired) or a certificate from ACME
+// (`acme: true`, when the server has an ACME directory). Answers show the certificate's metadata
+// and the ACME status, never the key. Changes reach the HTTP router at once.
 
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -28,11 +29,22 @@ export const NewDomainBody = z.strictObject({
     .max(12 * 1024)
     .nullable()
     .optional(),
+  /** Obtain and renew the certificate by ACME (HTTP-01) instead of uploads. */
+  acme: z.boolean().optional(),
 });
 export const DomainPatchBody = NewDomainBody.omit({ name: true }).partial();
 
 export function domainRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv> {
   const { store } = deps;
+  const checkAcme = (acme: boolean | undefined) => {
+    if (acme && !deps.acmeEnabled) {
+      throw new MuonError(
+        'MUON_ERR_INVALID_INPUT',
+        'acme: this server has no ACME certificate authority configured (acme.directoryUrl)',
+        { field: 'acme' },
+      );
+    }
+  };
   const routes = new Hono<AdminEnv>();
   routes.use('*', requireAccount(deps), requireAdmin);
 
@@ -42,6 +54,7 @@ export function domainRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv>
   });
   routes.post('/', async (c) => {
     const body = await parseJson(c, NewDomainBody);
+    checkAcme(body.acme);
     return c.json(await store.domains.create(stripUndefined(body)), 201);
   });
   routes.get('/:id', async (c) => {
@@ -52,6 +65,7 @@ export function domainRoutes(deps: AdminDeps & { store: Store }): Hono<AdminEnv>
   });
   routes.patch('/:id', async (c) => {
     const body = await parseJson(c, DomainPatchBody);
+    checkAcme(body.acme);
     return c.json(await store.domains.update(idOf(c.req.param('id')), stripUndefined(body)));
   });
   routes.delete('/:id', async (c) => {

@@ -91,6 +91,7 @@ async function runServer(options: ServerCommandOptions): Promise<void> {
       ...(admin && { admin }),
       ...(http && { http }),
       ...(https && { https }),
+      ...(runtime.acme && { acme: config.acme?.directoryUrl }),
       store: runtime.store.location,
       fingerprint: identity.fingerprint,
     },
@@ -113,7 +114,10 @@ async function runServer(options: ServerCommandOptions): Promise<void> {
       'http(s) mappings by host name on ' +
         [http && `HTTP ${formatHostPort(http)}`, https && `HTTPS ${formatHostPort(https)}`]
           .filter(Boolean)
-          .join(' and '),
+          .join(' and ') +
+        (runtime.acme
+          ? `; certificates from ACME (${config.acme?.directoryUrl}) for domains with acme on`
+          : ''),
     );
   }
   if (runtime.firstAdminPassword) {

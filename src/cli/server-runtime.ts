@@ -1,11 +1,15 @@
 // Everything `muon server` runs, wired together: the store (SQLite by default), the licenses
 // declared in the YAML mirrored into it, the tunnel server reading licenses through the store,
-// metrics and traffic statistics fed by the tunnel, the HTTP(S) router when configured, and the
-// admin API. close() stops them in order (router and tunnel first, so the last traffic is flushed
-// to the store before the store closes).
+// metrics and traffic statistics fed by the tunnel, the HTTP(S) router when configured (with the
+// ACME certificate manager when `acme.directoryUrl` is set), and the admin API. close() stops them
+// in order (router and tunnel first, so the last traffic is flushed to the store before the store
+// closes).
 
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { type AcmeTuning, CertificateManager } from '../acme/certificate-manager.ts';
+import { ChallengeStore } from '../acme/challenge-store.ts';
 import { AdminServer } from '../admin/admin-server.ts';
 import { createAdminApp } from '../admin/app.ts';
 import { ConsoleAssets } from '../admin/console-assets.ts';
@@ -16,6 +20,7 @@ import type { ServerInfo } from '../admin/server-routes.ts';
 import { SessionTokens } from '../admin/session-tokens.ts';
 import { TrafficRecorder } from '../admin/traffic-recorder.ts';
 import { type ServerConfig, toLicenseRecords, toServerSettings } from '../config/server-config.ts';
+import { MuonError } from '../errors.ts';
 import { HttpRouter } from '../http/http-router.ts';
 import type { Logger } from '../log.ts';
 import { FailureLimiter } from '../net/failure-limiter.ts';
@@ -24,6 +29,7 @@ import { combineObservers, NULL_OBSERVER } from '../server/observer.ts';
 import { TunnelServer } from '../server/tunnel-server.ts';
 import { applyDeclaredLicenses } from '../store/declared-licenses.ts';
 import { openStore, type Store } from '../store/store.ts';
+import { StoreAcme } from '../store/store-acme.ts';
 import { StoreDirectory } from '../store/store-directory.ts';
 import { StoreHttpDirectory } from '../store/store-http-directory.ts';
 import { muonVersion } from '../version.ts';
@@ -42,6 +48,8 @@ export interface ServerRuntime {
   tunnel: TunnelServer;
   /** The shared HTTP/HTTPS ports, when `http` or `https` is configured. */
   http: HttpRouter | undefined;
+  /** Certificates from ACME, when `acme.directoryUrl` is set. */
+  acme: CertificateManager | undefined;
   admin: AdminServer | undefined;
   metrics: Metrics;
   /** The first admin's generated password, when this start created it: show it once, never log it. */
@@ -58,6 +66,7 @@ export async function startServerRuntime(
   logger: Logger,
   env: { MUON_ADMIN_PASSWORD?: string | undefined } = {},
   consoleDir: string = CONSOLE_DIR,
+  tuning: { acme?: AcmeTuning } = {},
 ): Promise<ServerRuntime> {
   const store = await openStore({ dataDir: config.dataDir, url: config.store.url, log: logger });
   const stops: Array<() => Promise<void>> = [() => store.close()];
@@ -106,6 +115,8 @@ export async function startServerRuntime(
     stops.push(() => server.close());
     await tunnel.listen();
 
+    const acmeConfig = config.acme?.directoryUrl !== undefined ? config.acme : undefined;
+    const challenges = acmeConfig ? new ChallengeStore() : undefined;
     let http: HttpRouter | undefined;
     if (config.http || config.https) {
       const router = new HttpRouter({
@@ -115,10 +126,27 @@ export async function startServerRuntime(
         tunnel: server,
         verifyPassword: checkPassword,
         logger,
+        ...(challenges && { challenges }),
       });
       http = router;
       stops.push(() => router.close());
       await router.listen();
+    }
+    let acme: CertificateManager | undefined;
+    if (acmeConfig?.directoryUrl !== undefined && challenges) {
+      const manager = new CertificateManager({
+        store: new StoreAcme(store),
+        directoryUrl: acmeConfig.directoryUrl,
+        email: acmeConfig.email,
+        renewBeforeDays: acmeConfig.renewBeforeDays,
+        caCertificate: acmeConfig.caCertificate && (await readPem(acmeConfig.caCertificate)),
+        challenges,
+        logger,
+        ...(tuning.acme && { tuning: tuning.acme }),
+      });
+      acme = manager;
+      stops.push(() => manager.close());
+      manager.start();
     }
 
     const accounts = storeAccounts(store);
@@ -142,16 +170,29 @@ export async function startServerRuntime(
         metricsToken: config.admin.metricsToken,
         serverInfo: serverInfoOf(server, fingerprintOf(tls.cert)),
         console: (await ConsoleAssets.load(consoleDir)) ?? null,
+        acmeEnabled: acme !== undefined,
       });
       admin = new AdminServer(app, { host: config.admin.host, port: config.admin.port });
       const adminServer = admin;
       stops.push(() => adminServer.close());
       await admin.listen();
     }
-    return { store, tunnel, http, admin, metrics, firstAdminPassword, close };
+    return { store, tunnel, http, acme, admin, metrics, firstAdminPassword, close };
   } catch (error) {
     await close();
     throw error;
+  }
+}
+
+async function readPem(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new MuonError(
+      'MUON_ERR_CONFIG',
+      `acme.caCertificate: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+      { cause: error },
+    );
   }
 }
 

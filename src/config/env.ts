@@ -23,6 +23,10 @@ export const SERVER_ENV: EnvTable = {
   MUON_HTTPS_HOST: ['https', 'host'],
   MUON_HTTPS_PORT: ['https', 'port'],
   MUON_METRICS_TOKEN: ['admin', 'metricsToken'],
+  MUON_ACME_DIRECTORY_URL: ['acme', 'directoryUrl'],
+  MUON_ACME_EMAIL: ['acme', 'email'],
+  MUON_ACME_RENEW_BEFORE_DAYS: ['acme', 'renewBeforeDays'],
+  MUON_ACME_CA_CERTIFICATE: ['acme', 'caCertificate'],
 };
 
 export const CLIENT_ENV: EnvTable = {

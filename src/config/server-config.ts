@@ -43,7 +43,7 @@ export const SERVER_LAYOUT: ConfigLayout<ServerFlags> = {
     httpsHost: { path: ['https', 'host'], flag: '--https-host' },
     httpsPort: { path: ['https', 'port'], flag: '--https-port' },
   },
-  paths: [['dataDir'], ['tunnel', 'tls', 'cert'], ['tunnel', 'tls', 'key']],
+  paths: [['dataDir'], ['tunnel', 'tls', 'cert'], ['tunnel', 'tls', 'key'], ['acme', 'caCertificate']],
 };
 
 /** The validated configuration, with every path absolute. Throws MuonError('MUON_ERR_CONFIG'). */
@@ -55,10 +55,17 @@ export async function loadServerConfig(sources: ConfigSources<ServerFlags> = {})
 
   const cwd = sources.cwd ?? process.cwd();
   const { tls } = config.tunnel;
+  const caCertificate = config.acme?.caCertificate;
   return {
     ...config,
     dataDir: resolve(cwd, config.dataDir),
     tunnel: { ...config.tunnel, tls: tls && { cert: resolve(cwd, tls.cert), key: resolve(cwd, tls.key) } },
+    ...(config.acme && {
+      acme: {
+        ...config.acme,
+        ...(caCertificate !== undefined && { caCertificate: resolve(cwd, caCertificate) }),
+      },
+    }),
   };
 }
 

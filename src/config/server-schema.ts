@@ -100,6 +100,16 @@ export const serverSchema = section({
   http: section({ host: host().default('0.0.0.0'), port: port() }).optional(),
   /** The shared HTTPS port for https mappings (TLS by SNI with each domain's certificate); off unless set. */
   https: section({ host: host().default('0.0.0.0'), port: port() }).optional(),
+  /** Certificates from an ACME authority (HTTP-01 on the shared HTTP port); off unless directoryUrl is set. */
+  acme: section({
+    directoryUrl: z
+      .url({ protocol: /^https?$/, error: 'expected the http(s) URL of an ACME directory' })
+      .optional(),
+    email: z.email({ error: 'expected an e-mail address' }).optional(),
+    renewBeforeDays: integer(1, 365, 'must be 1–365 (days)').default(30),
+    /** A PEM file of a CA to trust for the directory's HTTPS (a private or test authority). */
+    caCertificate: filePath().optional(),
+  }).optional(),
   log: section({ level: logLevel().default('info') }).prefault({}),
   licenses: z.array(license, { error: 'expected a list of licenses' }).default([]),
 });
@@ -138,6 +148,12 @@ export function checkServer(config: ServerConfig): Problem[] {
     if (owner)
       problems.push({ path: [name, 'port'], message: `${listener.port} is already used by ${owner}` });
     else ports.set(listener.port, `${name}.port`);
+  }
+  if (config.acme?.directoryUrl !== undefined && !config.http) {
+    problems.push({
+      path: ['acme', 'directoryUrl'],
+      message: 'needs the shared HTTP port (http.port): ACME HTTP-01 challenges are answered there',
+    });
   }
 
   config.licenses.forEach((license, i) => {

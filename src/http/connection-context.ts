@@ -1,8 +1,9 @@
 // What a visitor connection needs from the router that accepted it: which listener it came in on,
-// the current route table, the tunnel to open streams through, basic auth, timeouts, and where
-// force-HTTPS redirects point.
+// the current route table, the tunnel to open streams through, basic auth, timeouts, where
+// force-HTTPS redirects point, and the ACME challenges to answer.
 
 import type { Logger } from '../log.ts';
+import type { ChallengeResponses } from './acme-challenge.ts';
 import type { BasicAuth } from './basic-auth.ts';
 import type { RouteTable } from './route-table.ts';
 import type { HttpProtocol, StreamOpener } from './routes.ts';
@@ -23,6 +24,8 @@ export interface ConnectionContext {
   idleTimeoutMs: number;
   /** The HTTPS port force-HTTPS redirects point to; undefined without an HTTPS listener. */
   httpsPort: number | undefined;
+  /** Pending ACME HTTP-01 challenges, answered on the plain-HTTP port before routing. */
+  challenges: ChallengeResponses | undefined;
   /** Called once, when the visitor's socket has closed. */
   onClosed: (connection: VisitorConnection) => void;
 }

@@ -1,13 +1,15 @@
 // The HTTP(S) router: one shared HTTP port and one shared HTTPS port, where TLS ends at the server
 // with the certificate of the domain the visitor names (SNI). Each visitor connection is a
-// VisitorConnection over the current route table; the table and the certificates are reloaded
-// from the HttpDirectory after every change. close() stops both listeners and every connection.
+// VisitorConnection over the current route table (the HTTP port also answers pending ACME
+// challenges); the table and the certificates are reloaded from the HttpDirectory after every
+// change. close() stops both listeners and every connection.
 
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ListenAddress } from '../server/options.ts';
+import type { ChallengeResponses } from './acme-challenge.ts';
 import { BasicAuth } from './basic-auth.ts';
 import type { ConnectionContext } from './connection-context.ts';
 import { normalizeHostname } from './host-names.ts';
@@ -34,6 +36,8 @@ export interface HttpRouterOptions {
   idleTimeoutMs?: number;
   /** How long a TLS handshake may take. Default 10 s. */
   tlsHandshakeTimeoutMs?: number;
+  /** Pending ACME HTTP-01 challenges, answered on the HTTP port before routing by Host. */
+  challenges?: ChallengeResponses;
 }
 
 export const HTTP_ROUTER_DEFAULTS = {
@@ -177,6 +181,7 @@ export class HttpRouter {
       headTimeoutMs: this.#options.headTimeoutMs ?? HTTP_ROUTER_DEFAULTS.headTimeoutMs,
       idleTimeoutMs: this.#options.idleTimeoutMs ?? HTTP_ROUTER_DEFAULTS.idleTimeoutMs,
       httpsPort,
+      challenges: this.#options.challenges,
       onClosed: (connection) => this.#connections.delete(connection),
     };
     this.#connections.add(new VisitorConnection(socket, ctx, serverName));

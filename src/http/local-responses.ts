@@ -1,10 +1,12 @@
 // The responses the router writes itself: small self-contained HTML error pages that show the
-// stable code (also in an X-Muon-Error header), the 308 redirect to HTTPS, and the 401 that asks
-// for basic auth. Nothing the visitor sent is echoed into a page. Each one closes the connection.
+// stable code (also in an X-Muon-Error header), the 308 redirect to HTTPS, the 401 that asks
+// for basic auth, and the answer to an ACME HTTP-01 challenge. Nothing the visitor sent is
+// echoed into a page. Each one closes the connection.
 
 import { type ErrorCode, ErrorCodes } from '../errors.ts';
 
 const REASONS: Record<number, string> = {
+  200: 'OK',
   308: 'Permanent Redirect',
   400: 'Bad Request',
   401: 'Unauthorized',
@@ -127,6 +129,19 @@ export function redirectToHttps(method: string, hostName: string, port: number, 
     308,
     [...PAGE_HEADERS, ['Location', location]],
     html('308 Permanent Redirect', 'This site is served over HTTPS.', undefined),
+    method,
+  );
+}
+
+/** 200 with an ACME HTTP-01 key authorization (RFC 8555 §8.3: the body is the text itself). */
+export function challengeAnswer(method: string, keyAuthorization: string): Buffer {
+  return response(
+    200,
+    [
+      ['Content-Type', 'application/octet-stream'],
+      ['X-Content-Type-Options', 'nosniff'],
+    ],
+    keyAuthorization,
     method,
   );
 }

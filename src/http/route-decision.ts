@@ -1,9 +1,11 @@
-// Where one request goes, decided from its head and the route table alone: to a mapping, to a
-// redirect to HTTPS (force-HTTPS domains, on the plain-HTTP port), or to a refusal (421 when an
-// HTTPS request names another host than its TLS server name, 404 when no mapping serves it). Pure.
+// Where one request goes, decided from its head and the route table alone: to the answer of a
+// pending ACME HTTP-01 challenge (plain HTTP, before anything else), to a mapping, to a redirect
+// to HTTPS (force-HTTPS domains, on the plain-HTTP port), or to a refusal (421 when an HTTPS
+// request names another host than its TLS server name, 404 when no mapping serves it). Pure.
 
 import type { ErrorCode } from '../errors.ts';
-import { redirectToHttps } from './local-responses.ts';
+import { type ChallengeResponses, challengeToken } from './acme-challenge.ts';
+import { challengeAnswer, redirectToHttps } from './local-responses.ts';
 import type { RequestHead } from './request-head.ts';
 import type { RouteTable } from './route-table.ts';
 import type { HttpProtocol, HttpRoute } from './routes.ts';
@@ -11,6 +13,7 @@ import type { HttpProtocol, HttpRoute } from './routes.ts';
 export type Decision =
   | { kind: 'route'; route: HttpRoute }
   | { kind: 'redirect'; response: Buffer }
+  | { kind: 'challenge'; response: Buffer }
   | { kind: 'refuse'; code: ErrorCode };
 
 export interface DecisionContext {
@@ -19,9 +22,17 @@ export interface DecisionContext {
   serverName: string | undefined;
   /** Where force-HTTPS redirects point; undefined without an HTTPS port. */
   httpsPort: number | undefined;
+  /** Pending ACME HTTP-01 challenges, answered on plain HTTP whatever the Host. */
+  challenges?: ChallengeResponses | undefined;
 }
 
 export function decide(head: RequestHead, table: RouteTable, ctx: DecisionContext): Decision {
+  if (ctx.protocol === 'http' && ctx.challenges) {
+    const token = challengeToken(head.method, head.target);
+    const answer = token === undefined ? undefined : ctx.challenges.keyAuthorization(token);
+    // A token that is not ours goes on to the mapping: its service may run ACME itself.
+    if (answer !== undefined) return { kind: 'challenge', response: challengeAnswer(head.method, answer) };
+  }
   const name = head.host.name;
   if (ctx.serverName !== undefined && name !== ctx.serverName)
     return { kind: 'refuse', code: 'MUON_ERR_MISDIRECTED' };

@@ -157,15 +157,24 @@ export class VisitorConnection {
     });
   }
 
-  /** The route of a request, or undefined once the router has answered it (421, 308, 404). */
+  /** The route of a request, or undefined once the router has answered it (421, 308, 404, ACME). */
   #routeOf(head: RequestHead): HttpRoute | undefined {
-    const { protocol, httpsPort } = this.#ctx;
-    const decision = decide(head, this.#ctx.table(), { protocol, httpsPort, serverName: this.#serverName });
+    const { protocol, httpsPort, challenges } = this.#ctx;
+    const decision = decide(head, this.#ctx.table(), {
+      protocol,
+      httpsPort,
+      serverName: this.#serverName,
+      challenges,
+    });
     if (decision.kind === 'route') return decision.route;
     if (decision.kind === 'refuse') {
       this.#fail(decision.code, head);
     } else {
-      this.#log(undefined, head, 'redirected to HTTPS');
+      this.#log(
+        undefined,
+        head,
+        decision.kind === 'redirect' ? 'redirected to HTTPS' : 'ACME challenge answered',
+      );
       this.#respond(decision.response);
     }
     return undefined;

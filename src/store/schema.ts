@@ -126,6 +126,22 @@ export interface DomainsTable {
   description: string | null;
   created_at: Time;
   updated_at: Time;
+  /** (version 8) The certificate comes from ACME (the certificate manager), not an upload. */
+  acme: ColumnType<boolean | number, boolean | undefined, boolean>;
+  /** (version 8) The certificate manager's last findings, JSON (src/acme/acme-status.ts). */
+  acme_status: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** (version 8) An ACME account, one per directory URL. */
+export interface AcmeAccountsTable {
+  id: Generated<number>;
+  directory_url: string;
+  /** A secret: the account's private key (PEM), generated once. */
+  key_pem: string;
+  account_url: string | null;
+  email: string | null;
+  created_at: Time;
+  updated_at: Time;
 }
 
 /** (version 7) A host name of an http/https mapping (exact or `*.` wildcard), unique per protocol. */
@@ -210,4 +226,5 @@ export interface Database {
   admin_logins: AdminLoginsTable;
   domains: DomainsTable;
   mapping_hosts: MappingHostsTable;
+  acme_accounts: AcmeAccountsTable;
 }

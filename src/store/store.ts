@@ -16,6 +16,7 @@ import {
 import { DomainChanges, type LicenseChangeListener, LicenseChanges, StoreContext } from './context.ts';
 import { translate } from './db-errors.ts';
 import { type MigrateResult, migrate } from './migrator.ts';
+import { AcmeRepository } from './repositories/acme.ts';
 import { ConnectionLogRepository } from './repositories/connection-log.ts';
 import { DomainRepository } from './repositories/domains.ts';
 import { LicenseRepository } from './repositories/licenses.ts';
@@ -44,6 +45,7 @@ export interface Repositories {
   readonly connections: ConnectionLogRepository;
   readonly logins: LoginLogRepository;
   readonly domains: DomainRepository;
+  readonly acme: AcmeRepository;
 }
 
 function repositories(ctx: StoreContext): Repositories {
@@ -58,6 +60,7 @@ function repositories(ctx: StoreContext): Repositories {
     connections: new ConnectionLogRepository(ctx),
     logins: new LoginLogRepository(ctx),
     domains: new DomainRepository(ctx),
+    acme: new AcmeRepository(ctx),
   };
 }
 
@@ -78,6 +81,7 @@ export class Store implements Repositories, AsyncDisposable {
   readonly connections: ConnectionLogRepository;
   readonly logins: LoginLogRepository;
   readonly domains: DomainRepository;
+  readonly acme: AcmeRepository;
   readonly #connection: Connection;
   readonly #ctx: StoreContext;
   readonly #changes: LicenseChanges;
@@ -110,6 +114,7 @@ export class Store implements Repositories, AsyncDisposable {
     this.connections = repos.connections;
     this.logins = repos.logins;
     this.domains = repos.domains;
+    this.acme = repos.acme;
   }
 
   /** The query builder itself, for reports the repositories do not offer. Writes made here are not announced. */

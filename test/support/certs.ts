@@ -49,10 +49,13 @@ async function testCa(): Promise<Ca> {
   return ca;
 }
 
-/** A leaf certificate for `names` (the first is also the common name), signed by the test CA. */
+/**
+ * A leaf certificate for `names` (the first is also the common name), signed by the test CA;
+ * `ips` adds IP addresses to its names.
+ */
 export async function makeCertificate(
   names: string[],
-  options: { notBefore?: Date; notAfter?: Date } = {},
+  options: { notBefore?: Date; notAfter?: Date; ips?: string[] } = {},
 ): Promise<TestCertificate> {
   const x509 = await loadX509();
   const authority = await testCa();
@@ -71,7 +74,10 @@ export async function makeCertificate(
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-        new x509.SubjectAlternativeNameExtension(names.map((value) => ({ type: 'dns' as const, value }))),
+        new x509.SubjectAlternativeNameExtension([
+          ...names.map((value) => ({ type: 'dns' as const, value })),
+          ...(options.ips ?? []).map((value) => ({ type: 'ip' as const, value })),
+        ]),
       ],
     },
     webcrypto,

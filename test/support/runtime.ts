@@ -5,11 +5,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { startServerRuntime } from '../../src/cli/server-runtime.ts';
+import type { AcmeTuning } from '../../src/acme/certificate-manager.ts';
+import { CONSOLE_DIR, startServerRuntime } from '../../src/cli/server-runtime.ts';
 import { CLIENT_DEFAULTS } from '../../src/client/options.ts';
 import { TunnelClient } from '../../src/client/tunnel-client.ts';
 import { loadServerConfig } from '../../src/config/server-config.ts';
-import { silentLogger } from '../../src/log.ts';
+import { type Logger, silentLogger } from '../../src/log.ts';
 import { loadOrCreateTlsIdentity } from '../../src/net/tls-identity.ts';
 import { freePort } from './net.ts';
 
@@ -18,11 +19,12 @@ export const ADMIN_PASSWORD = 'admin-password-for-tests';
 /**
  * Starts a runtime; `extraYaml` lines are appended to the config (e.g. `licenses:`). The first
  * admin gets ADMIN_PASSWORD, or with `generatedPassword` one the server makes (`adminPassword`).
+ * `logger` receives the server's log (silent by default); `acme` tunes the certificate manager.
  */
 export async function startRuntime(
   t: TestContext,
   extraYaml: string[] = [],
-  options: { generatedPassword?: boolean } = {},
+  options: { generatedPassword?: boolean; logger?: Logger; acme?: AcmeTuning } = {},
 ) {
   const dir = await mkdtemp(join(tmpdir(), 'muon-runtime-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
@@ -43,8 +45,10 @@ export async function startRuntime(
   const runtime = await startServerRuntime(
     config,
     identity,
-    silentLogger,
+    options.logger ?? silentLogger,
     options.generatedPassword ? {} : { MUON_ADMIN_PASSWORD: ADMIN_PASSWORD },
+    CONSOLE_DIR,
+    options.acme ? { acme: options.acme } : {},
   );
   const adminPassword = runtime.firstAdminPassword ?? ADMIN_PASSWORD;
   t.after(() => runtime.close());

@@ -7,6 +7,7 @@ import { trafficAndLogs } from './004-traffic-logs.ts';
 import { trafficControl } from './005-traffic-control.ts';
 import { proxyProtocol } from './006-proxy-protocol.ts';
 import { httpDomains } from './007-http-domains.ts';
+import { acmeCertificates } from './008-acme.ts';
 import type { Migration } from './ddl.ts';
 
 export type { Migration } from './ddl.ts';
@@ -19,6 +20,7 @@ export const MIGRATIONS: readonly Migration[] = [
   trafficControl,
   proxyProtocol,
   httpDomains,
+  acmeCertificates,
 ];
 
 export const LATEST_VERSION = MIGRATIONS.length;

@@ -1,10 +1,12 @@
 // Domains: base domains under which http and https mappings get host names, each with an optional
-// PEM certificate and key for HTTPS and a force-HTTPS flag. The key is a secret: it leaves the
-// store only for the router (store-http-directory.ts), never in a Domain. A certificate is
-// checked before it is stored (domain-certificate.ts) and must keep covering the https host names
-// in use. A domain in use cannot be deleted. Changes are announced for the router.
+// PEM certificate and key for HTTPS (uploaded, or obtained by ACME when `acme` is on) and a
+// force-HTTPS flag. The key is a secret: it leaves the store only for the router
+// (store-http-directory.ts), never in a Domain. An uploaded certificate is checked before it is
+// stored (domain-certificate.ts) and must keep covering the https host names in use. A domain in
+// use cannot be deleted. Changes are announced for the router and the certificate manager.
 
 import type { Kysely, Selectable } from 'kysely';
+import { type AcmeStatus, isWildcard, parseAcmeStatus } from '../../acme/acme-status.ts';
 import { MuonError } from '../../errors.ts';
 import {
   type CertificateInfo,
@@ -28,6 +30,10 @@ export interface Domain {
   description: string | null;
   /** What the certificate says (never the key); null without one. */
   certificate: CertificateInfo | null;
+  /** The certificate is obtained and renewed by ACME (HTTP-01), not uploaded. */
+  acme: boolean;
+  /** What the certificate manager last found (null unless `acme`). */
+  acmeStatus: AcmeStatus | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -41,6 +47,8 @@ export interface NewDomain {
   certificate?: string | null;
   /** PEM private key of the leaf. */
   privateKey?: string | null;
+  /** Get the certificate from ACME instead (not together with an upload). */
+  acme?: boolean;
 }
 
 /** Everything but the name (host names under it depend on it). */
@@ -74,6 +82,8 @@ async function toDomain(row: Row): Promise<Domain> {
     enabled: toBool(row.enabled),
     description: row.description,
     certificate: row.certificate_pem === null ? null : await certificateInfo(row.certificate_pem),
+    acme: toBool(row.acme),
+    acmeStatus: toBool(row.acme) ? parseAcmeStatus(row.acme_status) : null,
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };
@@ -93,6 +103,13 @@ function keyPairOf(input: { certificate?: string | null; privateKey?: string | n
   return { certificate, privateKey };
 }
 
+function acmeManaged(): MuonError {
+  return invalid(
+    'certificate',
+    'this domain gets its certificate from ACME (acme: true); set acme to false to upload one',
+  );
+}
+
 async function domainRow(db: Kysely<Database>, id: number): Promise<Row | undefined> {
   return db.selectFrom('domains').selectAll().where('id', '=', id).executeTakeFirst();
 }
@@ -108,6 +125,7 @@ export class DomainRepository {
     const name = normalizeHostname(input.name ?? '');
     if (!isDomainName(name)) throw invalid('name', 'must be a domain name such as example.com');
     const pair = keyPairOf(input);
+    if (pair && input.acme) throw acmeManaged();
     if (pair) await checkCertificate(pair.certificate, pair.privateKey, name, this.#ctx.now());
     const now = timeValue(this.#ctx.now());
     const row = await this.#ctx.write(async (db) => {
@@ -120,6 +138,7 @@ export class DomainRepository {
             private_key_pem: pair?.privateKey ?? null,
             force_https: input.forceHttps ?? false,
             enabled: input.enabled ?? true,
+            acme: input.acme ?? false,
             description: input.description ?? null,
             created_at: now,
             updated_at: now,
@@ -160,12 +179,21 @@ export class DomainRepository {
     const before = await this.#ctx.read((db) => domainRow(db, id));
     if (!before) throw new MuonError('MUON_ERR_NOT_FOUND', `domain ${id} does not exist`);
     const pair = keyPairOf(patch);
+    const wasAcme = toBool(before.acme);
+    const acme = patch.acme ?? wasAcme;
+    if (acme && pair !== undefined) throw acmeManaged();
     const info = pair
       ? await checkCertificate(pair.certificate, pair.privateKey, before.name, this.#ctx.now())
       : null;
     const now = timeValue(this.#ctx.now());
     const row = await this.#ctx.write(async (db) => {
       if (pair !== undefined) await this.#checkHttpsHosts(db, id, info);
+      if (acme && !wasAcme) await this.#checkNoWildcards(db, id, before.name);
+      if (!acme && wasAcme && pair === undefined) {
+        // Back to uploads: what ACME left must still serve the https names (or upload one now).
+        const current = before.certificate_pem && (await certificateInfo(before.certificate_pem));
+        await this.#checkHttpsHosts(db, id, current || null);
+      }
       const row = await db
         .updateTable('domains')
         .set({
@@ -176,6 +204,8 @@ export class DomainRepository {
           ...(patch.forceHttps !== undefined && { force_https: patch.forceHttps }),
           ...(patch.enabled !== undefined && { enabled: patch.enabled }),
           ...(patch.description !== undefined && { description: patch.description }),
+          // A fresh start for the certificate manager whenever ACME is switched on or off.
+          ...(acme !== wasAcme && { acme, acme_status: null }),
           updated_at: now,
         })
         .where('id', '=', id)
@@ -215,6 +245,23 @@ export class DomainRepository {
       }
     });
     this.#ctx.domainsChanged();
+  }
+
+  /** ACME by HTTP-01 cannot issue wildcards: no wildcard https host name may rely on it. */
+  async #checkNoWildcards(db: Kysely<Database>, id: number, name: string): Promise<void> {
+    const hosts = await db
+      .selectFrom('mapping_hosts')
+      .select('hostname')
+      .where('domain_id', '=', id)
+      .where('protocol', '=', 'https')
+      .execute();
+    const wildcards = hosts.map((h) => h.hostname).filter(isWildcard);
+    if (wildcards.length === 0) return;
+    throw invalid(
+      'acme',
+      `https mappings use wildcard names under ${name} (${wildcards.slice(0, 5).join(', ')}), which ACME ` +
+        'cannot issue by HTTP-01: keep uploading a wildcard certificate, or change those mappings first',
+    );
   }
 
   /** A new certificate (or none) must still serve every https host name under the domain. */

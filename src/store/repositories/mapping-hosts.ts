@@ -1,9 +1,11 @@
 // The host names of http and https mappings (table mapping_hosts): each exact or a wildcard of one
 // label, each under a registered domain (the longest that fits), unique per protocol; an https
-// host name must be covered by its domain's certificate. Used by the mappings repository inside
-// its write transactions.
+// host name must be covered by its domain's certificate, or (exact names only) lie under a domain
+// whose certificate comes from ACME, which then orders one that covers it. Used by the mappings
+// repository inside its write transactions.
 
 import type { Kysely } from 'kysely';
+import { isWildcard } from '../../acme/acme-status.ts';
 import { MuonError } from '../../errors.ts';
 import {
   baseDomainOf,
@@ -13,7 +15,7 @@ import {
 } from '../../http/host-names.ts';
 import { uniqueViolation } from '../db-errors.ts';
 import type { Database } from '../schema.ts';
-import { timeValue, toNumber } from '../values.ts';
+import { timeValue, toBool, toNumber } from '../values.ts';
 import { certificateInfo } from './domains.ts';
 
 /** Host names one mapping may have. */
@@ -51,13 +53,19 @@ export async function resolveHosts(
   hostnames: readonly string[],
 ): Promise<ResolvedHost[]> {
   if (hostnames.length === 0) return [];
-  const rows = await db.selectFrom('domains').select(['id', 'name', 'certificate_pem']).execute();
+  const rows = await db.selectFrom('domains').select(['id', 'name', 'certificate_pem', 'acme']).execute();
   const byName = new Map(rows.map((row) => [row.name, row]));
   const resolved: ResolvedHost[] = [];
   for (const hostname of hostnames) {
     const domain = baseDomainOf(hostname, byName);
     if (!domain) throw invalid(`${hostname} is not under a registered domain (add the domain first)`);
-    if (protocol === 'https') {
+    if (protocol === 'https' && toBool(domain.acme)) {
+      if (isWildcard(hostname)) {
+        throw invalid(
+          `${hostname}: the domain ${domain.name} gets its certificate from ACME (HTTP-01), which cannot issue wildcard names`,
+        );
+      }
+    } else if (protocol === 'https') {
       if (domain.certificate_pem === null) {
         throw invalid(`${hostname}: the domain ${domain.name} has no certificate, which https needs`);
       }

@@ -36,6 +36,7 @@ export interface Database {
 type Open = Partial<StoreOptions> & { now?: () => Date };
 
 const TABLES = [
+  'acme_accounts',
   'admin_logins',
   'client_connections',
   'traffic_stats',

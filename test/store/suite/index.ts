@@ -2,6 +2,7 @@
 // PostgreSQL server are held to exactly the same behaviour.
 
 import { after, describe } from 'node:test';
+import { acmeTests } from './acme.ts';
 import { directoryTests } from './directory.ts';
 import { domainTests } from './domains.ts';
 import { StoreHarness, type TestDialect } from './harness.ts';
@@ -27,5 +28,6 @@ export function storeSuite(dialect: TestDialect): void {
     logTests(h);
     directoryTests(h);
     domainTests(h);
+    acmeTests(h);
   });
 }

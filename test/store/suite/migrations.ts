@@ -255,7 +255,34 @@ async function seed(db: Kysely<Database>, version: number): Promise<void> {
       ])
       .execute();
   }
-  if (version >= 8) throw new Error(`seed() does not know version ${version} yet: add its rows`);
+  if (version >= 8) {
+    await db
+      .insertInto('domains')
+      .values({
+        id: 2,
+        name: 'acme.example.net',
+        certificate_pem: null,
+        private_key_pem: null,
+        force_https: false,
+        enabled: true,
+        description: null,
+        acme: true,
+        acme_status: JSON.stringify({ state: 'failed', names: ['acme.example.net'], failures: 3 }),
+        ...at,
+      })
+      .execute();
+    await db
+      .insertInto('acme_accounts')
+      .values({
+        directory_url: 'https://ca.example/dir',
+        key_pem: 'seed key',
+        account_url: 'https://ca.example/acct/7',
+        email: null,
+        ...at,
+      })
+      .execute();
+  }
+  if (version >= 9) throw new Error(`seed() does not know version ${version} yet: add its rows`);
 }
 
 /** What seed(version) wrote, read back through the repositories after migrating to the latest. */
@@ -348,6 +375,18 @@ async function check(store: Store, version: number): Promise<void> {
     assert.deepEqual(web?.hostnames, ['web.example.com', '*.web.example.com']);
     assert.equal(web?.addForwardedHeaders, true);
     assert.deepEqual(web?.basicAuth, { username: 'u' });
+    // Domains from before version 8 take uploaded certificates.
+    assert.equal(example?.acme, false);
+    assert.equal(example?.acmeStatus, null);
+  }
+  if (version >= 8) {
+    const acme = await store.domains.get(2);
+    assert.equal(acme?.acme, true);
+    assert.equal(acme?.acmeStatus?.state, 'failed');
+    assert.equal(acme?.acmeStatus?.failures, 3);
+    assert.deepEqual(acme?.acmeStatus?.skipped, [], 'fields a status lacks read as pending ones');
+    const account = await store.acme.account('https://ca.example/dir', async () => 'not used');
+    assert.deepEqual(account, { keyPem: 'seed key', accountUrl: 'https://ca.example/acct/7', email: null });
   }
 }
 
