@@ -92,3 +92,33 @@ export function useListActions<T>(list: { reload(): Promise<void> }) {
   }
   return { editing, action, saved, act };
 }
+
+interface Limits {
+  uploadLimit: number | null;
+  downloadLimit: number | null;
+  maxConnections: number | null;
+}
+const KIB = 1024;
+
+/** A license's or mapping's limits as LimitFields edits them: KiB/s, '' for unlimited. */
+export function limitInputs(limits: Limits | undefined) {
+  const kib = (bytes: number | null | undefined) => (bytes ? bytes / KIB : '');
+  return {
+    upload: kib(limits?.uploadLimit) as number | string,
+    download: kib(limits?.downloadLimit) as number | string,
+    maxConnections: (limits?.maxConnections ?? '') as number | string,
+  };
+}
+
+/** The limits as the API takes them: bytes per second, null for unlimited. */
+export function limitsOf(inputs: ReturnType<typeof limitInputs>): Limits {
+  const bytes = (kib: number | string) => {
+    const n = numberOrNull(kib);
+    return n === null ? null : Math.round(n * KIB);
+  };
+  return {
+    uploadLimit: bytes(inputs.upload),
+    downloadLimit: bytes(inputs.download),
+    maxConnections: numberOrNull(inputs.maxConnections),
+  };
+}

@@ -111,11 +111,17 @@ async function summaryOf(c: Context<AdminEnv>, deps: AdminDeps & { store: Store 
   };
   // Minute rows are exact up to the last flush; coarser rows only as of the last roll-up, so
   // the total takes each period from the finest level that still holds it.
-  const todayPart: TrafficQuery = { granularity: 'minute', from: today };
-  const [trafficToday, trafficTotal] = await Promise.all([
-    sum([todayPart]),
-    sum([{ granularity: 'month', to: month }, { granularity: 'day', from: month, to: today }, todayPart]),
+  const [trafficToday, before] = await Promise.all([
+    sum([{ granularity: 'minute', from: today }]),
+    sum([
+      { granularity: 'month', to: month },
+      { granularity: 'day', from: month, to: today },
+    ]),
   ]);
+  const trafficTotal = {
+    bytesIn: before.bytesIn + trafficToday.bytesIn,
+    bytesOut: before.bytesOut + trafficToday.bytesOut,
+  };
   return {
     licenses: { total, online, enabled },
     mappings: { total: mappings, active },
