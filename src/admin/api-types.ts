@@ -8,7 +8,7 @@ import type { ClientConnection } from '../store/repositories/connection-log.ts';
 import type { Domain } from '../store/repositories/domains.ts';
 import type { License } from '../store/repositories/licenses.ts';
 import type { LoginAttempt } from '../store/repositories/login-log.ts';
-import type { Mapping } from '../store/repositories/mappings.ts';
+import type { Mapping } from '../store/repositories/mapping-records.ts';
 import type { Assignment, PortGroup } from '../store/repositories/port-groups.ts';
 import type { PoolRange } from '../store/repositories/port-pool.ts';
 import type { SecurityGroup, SecurityRule } from '../store/repositories/security-groups.ts';

@@ -7,7 +7,7 @@ import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { MuonError } from '../errors.ts';
 import { MAX_CONNECTIONS } from '../store/repositories/licenses.ts';
-import { type Mapping, PROTOCOLS, portFamily } from '../store/repositories/mappings.ts';
+import { type Mapping, PROTOCOLS, portFamily } from '../store/repositories/mapping-records.ts';
 import type { Store } from '../store/store.ts';
 import type { AdminDeps, AdminEnv } from './app.ts';
 import { requireAccount } from './auth-routes.ts';

@@ -5,7 +5,7 @@
 
 import { z } from 'zod';
 import { MuonError } from '../errors.ts';
-import type { NewMapping } from '../store/repositories/mappings.ts';
+import type { NewMapping } from '../store/repositories/mapping-records.ts';
 import { hashPassword } from './passwords.ts';
 
 export const httpMappingFields = {

@@ -4,22 +4,23 @@
 // mapping's target; responses flow back untouched while a scanner follows where each one ends.
 // A request for another mapping waits until the current one has answered everything, then the
 // stream is swapped. After a 101 the bytes flow raw both ways. Pages the router answers itself
-// (404, 502, 308, 401, …) wait for earlier responses, then close the connection.
+// (404, 502, 308, 401, …) wait for earlier responses, then close the connection. This module reads
+// the visitor and keeps the connection's state; request-dispatch.ts decides what becomes of each
+// request, and target-link.ts holds the stream to the target.
 
 import type { Socket } from 'node:net';
 import { codeOf, type ErrorCode } from '../errors.ts';
-import type { AuthVerdict } from './basic-auth.ts';
 import type { ConnectionContext } from './connection-context.ts';
 import { ConnectionTimer, type TimerKind } from './connection-timer.ts';
 import { forwardedHead } from './forwarded-head.ts';
 import { HttpError } from './http-error.ts';
-import { authRequired, errorPage, STATUS_OF } from './local-responses.ts';
-import { valuesOf } from './message-head.ts';
+import { errorPage, STATUS_OF } from './local-responses.ts';
+import { authorize, type Dispatch, dispatch, errorAnswer, type LocalAnswer } from './request-dispatch.ts';
 import type { RequestHead } from './request-head.ts';
 import { RequestReader } from './request-reader.ts';
-import { decide } from './route-decision.ts';
 import type { HttpRoute } from './routes.ts';
-import { Upstream } from './upstream.ts';
+import { TargetLink } from './target-link.ts';
+import type { Upstream } from './upstream.ts';
 
 /** How long a closing connection keeps reading (and dropping) so the visitor gets our answer. */
 const LINGER_MS = 2000;
@@ -31,11 +32,9 @@ export class VisitorConnection {
   readonly #ctx: ConnectionContext;
   readonly #serverName: string | undefined;
   readonly #reader = new RequestReader();
-  #upstream: Upstream | undefined;
+  readonly #link: TargetLink;
   /** The reader waits: for a password check, for answers before a switch, for an upgrade's answer. */
   #hold: Hold | undefined;
-  /** The target's stream is full: the visitor is not read until it drains. */
-  #writeBlocked = false;
   /** After a 101: every byte is the new protocol's, both ways. */
   #raw = false;
   /** An answer of ours is queued or sent: nothing more is read as requests. */
@@ -46,7 +45,6 @@ export class VisitorConnection {
   #upgrading = false;
   /** The current request's body is on its way to the target. */
   #inBody = false;
-  #whenAnswered: (() => void) | undefined;
   readonly #timer = new ConnectionTimer((kind) => this.#timedOut(kind));
   #closed = false;
 
@@ -55,6 +53,14 @@ export class VisitorConnection {
     this.#socket = socket;
     this.#ctx = ctx;
     this.#serverName = serverName;
+    this.#link = new TargetLink(socket, ctx, {
+      answered: () => this.#answered(),
+      upgraded: () => this.#goRaw(),
+      lost: (code, page) => this.#lost(code, page),
+      idle: () => this.#targetIdle(),
+      ended: () => this.#targetEnded(),
+      drained: () => this.#pump(),
+    });
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onVisitorEnd());
@@ -70,7 +76,7 @@ export class VisitorConnection {
 
   #onData(chunk: Buffer): void {
     if (this.#raw) {
-      this.#send(chunk);
+      this.#link.send(chunk);
       this.#flow();
       return;
     }
@@ -80,7 +86,7 @@ export class VisitorConnection {
   }
 
   #stopped(): boolean {
-    return this.#closed || this.#closing || this.#done || this.#raw || this.#writeBlocked || !!this.#hold;
+    return this.#closed || this.#closing || this.#done || this.#raw || this.#link.blocked || !!this.#hold;
   }
 
   /** Handles every request event the reader has, until something makes the reader wait. */
@@ -98,7 +104,7 @@ export class VisitorConnection {
         this.#lastRequest = !event.head.keepAlive;
         this.#dispatch(event.head);
       } else if (event.kind === 'body') {
-        this.#send(event.data);
+        this.#link.send(event.data);
       } else {
         this.#requestEnded();
       }
@@ -110,160 +116,78 @@ export class VisitorConnection {
     this.#inBody = false;
     if (this.#lastRequest) this.#done = true;
     // The answer decides whether what follows is HTTP (anything else) or raw bytes (101).
-    if (this.#upgrading && this.#upstream && this.#upstream.outstanding > 0) this.#hold = 'upgrade';
+    if (this.#upgrading && this.#link.outstanding > 0) this.#hold = 'upgrade';
     this.#upgrading = false;
   }
 
   /** Reads the visitor while that leads somewhere; arms the timer that fits the state. */
   #flow(): void {
     if (this.#closed) return;
-    const waiting = this.#raw ? this.#writeBlocked : this.#writeBlocked || !!this.#hold;
+    const blocked = this.#link.blocked;
+    const waiting = this.#raw ? blocked : blocked || !!this.#hold;
     if (waiting) this.#socket.pause();
     else this.#socket.resume();
     this.#armTimer();
   }
 
   #dispatch(head: RequestHead): void {
-    const route = this.#routeOf(head);
-    if (!route) return;
-    if (this.#upstream && this.#upstream.mappingId !== route.mappingId) {
-      // Another mapping on a kept-alive connection: once the current one has answered what it
-      // was asked, its stream is closed and this request starts a stream to the new one.
+    const site = { serverName: this.#serverName, mappingId: this.#link.mappingId, remote: this.#remote };
+    this.#carryOut(dispatch(head, this.#ctx, site), head);
+  }
+
+  #carryOut(outcome: Dispatch, head: RequestHead): void {
+    if (outcome.kind === 'forward') {
+      this.#forward(head, outcome.route);
+    } else if (outcome.kind === 'answer') {
+      this.#answer(outcome.answer, head);
+    } else if (outcome.kind === 'switch') {
+      // Once the open stream has answered all it was asked, it is closed and the request goes again.
       this.#hold = 'switch';
-      this.#afterAnswers(() => {
+      this.#link.afterAnswers(() => {
         this.#hold = undefined;
         this.#release();
         this.#dispatch(head);
         this.#pump();
       });
-      return;
-    }
-    if (!route.basicAuth) {
-      this.#forward(head, route);
-      return;
-    }
-    const header = valuesOf(head.fields, 'authorization')[0];
-    const verdict = this.#ctx.auth.check(route.mappingId, route.basicAuth, header, this.#remote);
-    if (typeof verdict === 'string') {
-      this.#authorized(verdict, head, route);
-      return;
-    }
-    this.#hold = 'auth';
-    void verdict.then((result) => {
-      if (this.#closed) return;
-      this.#hold = undefined;
-      this.#authorized(result, head, route);
-      this.#pump();
-    });
-  }
-
-  /** The route of a request, or undefined once the router has answered it (421, 308, 404, ACME). */
-  #routeOf(head: RequestHead): HttpRoute | undefined {
-    const { protocol, httpsPort, challenges } = this.#ctx;
-    const decision = decide(head, this.#ctx.table(), {
-      protocol,
-      httpsPort,
-      serverName: this.#serverName,
-      challenges,
-    });
-    if (decision.kind === 'route') return decision.route;
-    if (decision.kind === 'refuse') {
-      this.#fail(decision.code, head);
     } else {
-      this.#log(
-        undefined,
-        head,
-        decision.kind === 'redirect' ? 'redirected to HTTPS' : 'ACME challenge answered',
-      );
-      this.#respond(decision.response);
-    }
-    return undefined;
-  }
-
-  #authorized(verdict: AuthVerdict, head: RequestHead, route: HttpRoute): void {
-    if (verdict === 'ok') {
-      this.#forward(head, route);
-    } else if (verdict === 'limited') {
-      this.#fail('MUON_ERR_RATE_LIMITED', head, { headers: [['Retry-After', '60']] });
-    } else {
-      this.#log('MUON_ERR_HTTP_AUTH_REQUIRED', head, verdict);
-      this.#respond(authRequired(head.method, route.hostname));
+      // Nothing more is read until the password check has decided this request.
+      this.#hold = 'auth';
+      void outcome.verdict.then((result) => {
+        if (this.#closed) return;
+        this.#hold = undefined;
+        this.#carryOut(authorize(result, head, outcome.route), head);
+        this.#pump();
+      });
     }
   }
 
   #forward(head: RequestHead, route: HttpRoute): void {
-    let upstream = this.#upstream;
-    if (!upstream) {
-      try {
-        upstream = this.#open(route);
-      } catch (error) {
-        this.#fail(codeOf(error), head);
-        return;
-      }
+    let upstream: Upstream;
+    try {
+      upstream = this.#link.streamFor(route);
+    } catch (error) {
+      this.#answer(errorAnswer(codeOf(error), head), head);
+      return;
     }
     upstream.expect({ method: head.method, upgrade: head.upgrade });
     this.#upgrading = head.upgrade;
     this.#inBody = head.body.kind !== 'none';
-    this.#send(
+    this.#link.send(
       forwardedHead(head, route, { remoteAddress: this.#remote, secure: this.#ctx.protocol === 'https' }),
     );
-  }
-
-  #open(route: HttpRoute): Upstream {
-    const tunnel = this.#ctx.tunnel.openStream(route.licenseId, route.mappingId, {
-      remoteAddress: this.#remote,
-      remotePort: this.#socket.remotePort ?? 0,
-      localAddress: this.#socket.localAddress ?? '',
-      publicPort: this.#ctx.listenerPort,
-    });
-    const upstream = new Upstream(
-      route.mappingId,
-      tunnel,
-      this.#socket,
-      {
-        answered: () => this.#answered(),
-        upgraded: () => this.#goRaw(),
-        lost: (code, page) => this.#lost(code, page),
-        idle: () => this.#targetIdle(),
-        ended: () => this.#targetEnded(),
-      },
-      this.#ctx.logger,
-    );
-    this.#upstream = upstream;
-    return upstream;
-  }
-
-  /** Visitor bytes (a rewritten head, a body, raw bytes) towards the target. */
-  #send(bytes: Buffer): void {
-    const upstream = this.#upstream;
-    if (!upstream || upstream.write(bytes) || this.#writeBlocked) return;
-    this.#writeBlocked = true;
-    upstream.onDrain(() => {
-      if (this.#upstream !== upstream) return;
-      this.#writeBlocked = false;
-      this.#pump();
-    });
   }
 
   /** Every request sent to the target has its complete answer. */
   #answered(): void {
     if (this.#hold === 'upgrade') this.#hold = undefined; // refused: HTTP goes on
-    const next = this.#whenAnswered;
-    this.#whenAnswered = undefined;
-    next?.();
+    this.#link.answered();
     this.#pump();
-  }
-
-  #afterAnswers(next: () => void): void {
-    const upstream = this.#upstream;
-    if (!upstream || upstream.outstanding === 0) next();
-    else this.#whenAnswered = next;
   }
 
   #goRaw(): void {
     this.#raw = true;
     this.#hold = undefined;
-    for (const chunk of this.#reader.drain()) this.#send(chunk);
+    for (const chunk of this.#reader.drain()) this.#link.send(chunk);
     this.#flow();
   }
 
@@ -290,34 +214,22 @@ export class VisitorConnection {
       this.#socket.destroy();
       return;
     }
-    const upstream = this.#upstream;
-    this.#upstream = undefined;
-    upstream?.abort();
-    this.#writeBlocked = false;
-    this.#whenAnswered = undefined;
+    this.#link.drop();
     this.#closing = false;
     // Whatever ended the session (the client went away, say), for the visitor it is a bad gateway.
-    this.#fail(code, undefined, { status: STATUS_OF[code] ?? 502 });
+    this.#answer(errorAnswer(code, undefined, { status: STATUS_OF[code] ?? 502 }), undefined);
   }
 
   /** Closes the current stream (cleanly: the target sees the end of its requests). */
   #release(): void {
-    const upstream = this.#upstream;
-    if (!upstream) return;
-    this.#upstream = undefined;
-    this.#writeBlocked = false;
+    if (!this.#link.active) return;
     if (this.#hold === 'upgrade') this.#hold = undefined;
-    upstream.release();
+    this.#link.release();
   }
 
   #refuse(error: unknown): void {
-    if (this.#inBody) {
-      // The target has half a request it will wait on forever: drop it, answer now.
-      const upstream = this.#upstream;
-      this.#upstream = undefined;
-      this.#whenAnswered = undefined;
-      upstream?.abort();
-    }
+    // The target has half a request it will wait on forever: drop it, answer now.
+    if (this.#inBody) this.#link.drop();
     const refusal = error instanceof HttpError ? error : undefined;
     const code = refusal?.code ?? 'MUON_ERR_INTERNAL';
     this.#ctx.logger.debug(
@@ -327,27 +239,21 @@ export class VisitorConnection {
     this.#respond(errorPage(code, 'GET', { status: refusal?.status ?? 500 }));
   }
 
-  #fail(
-    code: ErrorCode,
-    head: RequestHead | undefined,
-    options: { status?: number; headers?: [string, string][] } = {},
-  ): void {
-    this.#log(code, head);
-    this.#respond(errorPage(code, head?.method ?? 'GET', options));
-  }
-
-  #log(code: ErrorCode | undefined, head: RequestHead | undefined, detail?: string): void {
+  /** Logs an answer of ours to `head` (undefined when no head was read), then sends it. */
+  #answer(answer: LocalAnswer, head: RequestHead | undefined): void {
+    const { code, detail } = answer;
     this.#ctx.logger.debug(
       { code, host: head?.host.name, remote: this.#remote, ...(detail && { detail }) },
       'HTTP request answered by the router',
     );
+    this.#respond(answer.response);
   }
 
   /** Our own answer, after the target's answers to earlier requests; then the connection closes. */
   #respond(response: Buffer): void {
     if (this.#closing || this.#closed) return;
     this.#closing = true;
-    this.#afterAnswers(() => {
+    this.#link.afterAnswers(() => {
       this.#release();
       this.#socket.write(response);
       this.#endVisitor();
@@ -365,14 +271,14 @@ export class VisitorConnection {
 
   #onVisitorEnd(): void {
     if (this.#raw) {
-      this.#upstream?.end();
+      this.#link.end();
       return;
     }
     if (this.#closing) return;
     // Nothing more will come: answer what was asked, then close.
     this.#done = true;
-    const upstream = this.#upstream;
-    if (upstream && (upstream.outstanding > 0 || !this.#reader.awaitingHead)) upstream.end();
+    const link = this.#link;
+    if (link.active && (link.outstanding > 0 || !this.#reader.awaitingHead)) link.end();
     else {
       this.#release();
       this.#endVisitor();
@@ -381,14 +287,13 @@ export class VisitorConnection {
 
   #armTimer(): void {
     if (this.#timer.kind === 'linger') return;
-    const upstream = this.#upstream;
     const waitingForHead =
       !this.#raw &&
       !this.#closing &&
       !this.#done &&
       !this.#hold &&
       this.#reader.awaitingHead &&
-      (!upstream || upstream.outstanding === 0);
+      this.#link.outstanding === 0;
     if (!waitingForHead) this.#timer.clear();
     else if (this.#reader.idle) this.#timer.set('idle', this.#ctx.idleTimeoutMs);
     else this.#timer.set('head', this.#ctx.headTimeoutMs);
@@ -396,7 +301,7 @@ export class VisitorConnection {
 
   #timedOut(kind: TimerKind): void {
     if (kind === 'linger') this.#socket.destroy();
-    else if (kind === 'head') this.#fail('MUON_ERR_HTTP_TIMEOUT', undefined);
+    else if (kind === 'head') this.#answer(errorAnswer('MUON_ERR_HTTP_TIMEOUT', undefined), undefined);
     else {
       this.#release();
       this.#endVisitor();
@@ -407,9 +312,7 @@ export class VisitorConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#timer.clear();
-    const upstream = this.#upstream;
-    this.#upstream = undefined;
-    upstream?.abort();
+    this.#link.drop();
     this.#ctx.onClosed(this);
   }
 

@@ -6,7 +6,7 @@
 import { MuonError } from '../errors.ts';
 import type { LicenseRecord, TrafficLimits } from '../server/directory.ts';
 import type { License } from './repositories/licenses.ts';
-import type { Mapping } from './repositories/mappings.ts';
+import type { Mapping } from './repositories/mapping-records.ts';
 import type { Repositories, Store } from './store.ts';
 
 export const CONFIG_USERNAME = 'config';
