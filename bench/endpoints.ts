@@ -71,7 +71,8 @@ export async function openEndpoint(mode: Mode, ctx: BenchContext): Promise<OpenE
     ep = { mode, ports, peerPorts, server: ssh.serverPids, client: [ssh.clientPid], tunnel: true };
     stop = ssh.stop;
   } else {
-    if (!muonAvailable(ctx.root)) throw new Error('src/cli/main.ts does not exist yet');
+    if (!muonAvailable(ctx.root))
+      throw new Error('dist/muon.js could not be built (scripts/build-server.sh)');
     const muon = await startMuon(ctx.root, mode, target.ports, extra, { nofile: ctx.nofile });
     const peerPorts: PeerPorts = {};
     if (muon.extraPorts.iperf3 !== undefined) peerPorts.iperf3 = muon.extraPorts.iperf3;

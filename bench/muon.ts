@@ -2,6 +2,7 @@
 // waits until a round trip through a mapped public port works. Used by run.ts for the
 // `plain` and `tls` modes; everything listens on 127.0.0.1 and lives in a temporary directory.
 
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -33,12 +34,15 @@ const START_TIMEOUT_MS = 15_000;
 const ROUND_TRIP_TIMEOUT_MS = 10_000;
 const FINGERPRINT = /\b((?:[0-9A-F]{2}:){31}[0-9A-F]{2})\b/;
 
+/** The bundle users run (bin/muon, `npm start`): built from src/ by scripts/build-server.sh. */
 export function cliPath(root: string): string {
-  return join(root, 'src', 'cli', 'main.ts');
+  return join(root, 'dist', 'muon.js');
 }
 
+/** Brings the bundle up to date (a no-op when it is) and says whether it is there. */
 export function muonAvailable(root: string): boolean {
-  return existsSync(cliPath(root));
+  const built = spawnSync('sh', [join(root, 'scripts', 'build-server.sh')], { stdio: 'inherit' });
+  return built.status === 0 && existsSync(cliPath(root));
 }
 
 /** Distinct free TCP ports on 127.0.0.1 (all held open together so none repeats). */

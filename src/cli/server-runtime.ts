@@ -7,8 +7,8 @@
 
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { type AcmeTuning, CertificateManager } from '../acme/certificate-manager.ts';
+import { join } from 'node:path';
+import type { AcmeTuning, CertificateManager } from '../acme/certificate-manager.ts';
 import { ChallengeStore } from '../acme/challenge-store.ts';
 import { AdminServer } from '../admin/admin-server.ts';
 import { createAdminApp } from '../admin/app.ts';
@@ -21,10 +21,11 @@ import { SessionTokens } from '../admin/session-tokens.ts';
 import { TrafficRecorder } from '../admin/traffic-recorder.ts';
 import { type ServerConfig, toLicenseRecords, toServerSettings } from '../config/server-config.ts';
 import { MuonError } from '../errors.ts';
-import { HttpRouter } from '../http/http-router.ts';
+import type { HttpRouter } from '../http/http-router.ts';
 import type { Logger } from '../log.ts';
 import { FailureLimiter } from '../net/failure-limiter.ts';
 import { fingerprintOf } from '../net/fingerprint.ts';
+import { PROJECT_ROOT } from '../project-root.ts';
 import { combineObservers, NULL_OBSERVER } from '../server/observer.ts';
 import { TunnelServer } from '../server/tunnel-server.ts';
 import { applyDeclaredLicenses } from '../store/declared-licenses.ts';
@@ -58,7 +59,7 @@ export interface ServerRuntime {
 }
 
 /** Where `npm run build:console` puts the web console. */
-export const CONSOLE_DIR = fileURLToPath(new URL('../../console/dist', import.meta.url));
+export const CONSOLE_DIR = join(PROJECT_ROOT, 'console', 'dist');
 
 export async function startServerRuntime(
   config: ServerConfig,
@@ -118,7 +119,10 @@ export async function startServerRuntime(
     const acmeConfig = config.acme?.directoryUrl !== undefined ? config.acme : undefined;
     const challenges = acmeConfig ? new ChallengeStore() : undefined;
     let http: HttpRouter | undefined;
+    // The HTTP router and ACME (acme-client and its HTTP stack) load only when configured: together
+    // they weigh tens of MB of an idle server's memory (docs/benchmarks.md).
     if (config.http || config.https) {
+      const { HttpRouter } = await import('../http/http-router.ts');
       const router = new HttpRouter({
         ...(config.http && { http: config.http }),
         ...(config.https && { https: config.https }),
@@ -134,6 +138,7 @@ export async function startServerRuntime(
     }
     let acme: CertificateManager | undefined;
     if (acmeConfig?.directoryUrl !== undefined && challenges) {
+      const { CertificateManager } = await import('../acme/certificate-manager.ts');
       const manager = new CertificateManager({
         store: new StoreAcme(store),
         directoryUrl: acmeConfig.directoryUrl,

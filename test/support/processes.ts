@@ -11,6 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { dial, freePort, readAll, waitFor } from './net.ts';
 
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
+/** The bundle users run (bin/muon), built from src/ by scripts/build-server.sh. */
+export const BUNDLE = join(import.meta.dirname, '../../dist/muon.js');
 export const ADMIN_PASSWORD = 'fault-suite-admin-password';
 /** Lets the fault tests read /metrics like a Prometheus scraper would. */
 const METRICS_TOKEN = 'fault-suite-metrics-token-0123456789';
@@ -48,7 +50,7 @@ export interface LogLine {
   [field: string]: unknown;
 }
 
-/** One `node src/cli/main.ts …` child, with its output kept in memory. */
+/** One `node src/cli/main.ts …` child (or another entry, such as the bundle), with its output kept in memory. */
 export class MuonProcess {
   readonly name: string;
   readonly child: ChildProcess;
@@ -57,11 +59,11 @@ export class MuonProcess {
   #stderr = '';
   #stopped = false;
 
-  constructor(name: string, args: string[], env: Record<string, string> = {}) {
+  constructor(name: string, args: string[], env: Record<string, string> = {}, entry = MAIN) {
     this.name = name;
     // The test runner's MUON_… variables must not leak into the child's configuration.
     const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUON_')));
-    this.child = spawn(process.execPath, [MAIN, ...args], {
+    this.child = spawn(process.execPath, [entry, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...base, ...env },
     });
@@ -314,21 +316,26 @@ export interface ClientSpec {
 export class Fleet {
   readonly dir: string;
   readonly processes: MuonProcess[] = [];
+  readonly #entry: string;
   #closed: Promise<void> | undefined;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, entry: string) {
     this.dir = dir;
+    this.#entry = entry;
   }
 
-  /** A fleet whose cleanup is registered with `after` (a test's t.after, or a suite's after). */
-  static async create(after: (cleanup: () => Promise<void>) => void): Promise<Fleet> {
-    const fleet = new Fleet(await mkdtemp(join(tmpdir(), 'muon-faults-')));
+  /**
+   * A fleet whose cleanup is registered with `after` (a test's t.after, or a suite's after). Its
+   * processes run src/cli/main.ts, or `entry` (BUNDLE: what users run).
+   */
+  static async create(after: (cleanup: () => Promise<void>) => void, entry = MAIN): Promise<Fleet> {
+    const fleet = new Fleet(await mkdtemp(join(tmpdir(), 'muon-faults-')), entry);
     after(() => fleet.close());
     return fleet;
   }
 
   spawn(name: string, args: string[], env: Record<string, string> = {}): MuonProcess {
-    const proc = new MuonProcess(name, args, env);
+    const proc = new MuonProcess(name, args, env, this.#entry);
     this.processes.push(proc);
     return proc;
   }

@@ -1,0 +1,44 @@
+// The bundle users run (bin/muon and `npm start` run dist/muon.js, built from src/ by
+// scripts/build-server.sh): the same server and client as src/, with the files they find at run
+// time (package.json, the built console) found from inside the bundle's chunks.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { echoServer, freePort } from '../support/net.ts';
+import { BUNDLE, echoes, Fleet } from '../support/processes.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+const KEY = 'bundle-test-license-key-0123456789abcdef';
+const run = promisify(execFile);
+
+test('the bundle is built from the current sources', { timeout: 60_000 }, async () => {
+  // A no-op when dist/muon.js is current (scripts/with-node.sh built it before the tests).
+  await run('sh', [join(ROOT, 'scripts/build-server.sh')], { cwd: ROOT });
+  const { stdout } = await run(process.execPath, [BUNDLE, '--version']);
+  const manifest = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(stdout.trim(), manifest.version);
+});
+
+test('a bundled server and client carry a visitor, and the server serves the web console', {
+  timeout: 45_000,
+}, async (t) => {
+  const fleet = await Fleet.create((cleanup) => t.after(cleanup), BUNDLE);
+  const echo = await echoServer();
+  t.after(() => echo.close());
+  const port = await freePort();
+  const server = await fleet.server({
+    licenses: [{ name: 'lab', key: KEY, mappings: [{ port, target: `127.0.0.1:${echo.port}` }] }],
+  });
+  const client = await fleet.client(server, 'lab', KEY);
+  await client.waitForLog('client online');
+  assert.equal(await echoes(port), true);
+
+  const page = await fetch(`${server.admin}/`);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+  assert.match(await page.text(), /<script type="module"[^>]* src="\/assets\//);
+});
