@@ -92,6 +92,8 @@ export function toServerSettings(config: ServerConfig): ServerSettings {
     maxPendingHandshakes: limits.maxPendingHandshakes,
     maxChannelsPerSession: limits.maxChannelsPerSession,
     udpIdleTimeoutMs: limits.udpIdleTimeout,
+    halfClosedTimeoutMs: limits.halfClosedTimeout,
+    ...(limits.tcpIdleTimeout !== undefined && { tcpIdleTimeoutMs: limits.tcpIdleTimeout }),
   };
 }
 

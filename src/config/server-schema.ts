@@ -79,6 +79,9 @@ export const serverSchema = section({
     maxPendingHandshakes: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxPendingHandshakes),
     maxChannelsPerSession: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxChannelsPerSession),
     udpIdleTimeout: duration().default(SERVER_DEFAULTS.udpIdleTimeoutMs),
+    /** TCP sessions: silence allowed once either side has half-closed, and at any time (off unless set). */
+    halfClosedTimeout: duration().default(SERVER_DEFAULTS.halfClosedTimeoutMs),
+    tcpIdleTimeout: duration().optional(),
   }).prefault({}),
   store: section({
     url: z

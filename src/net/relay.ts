@@ -4,11 +4,14 @@
 // the channel is clean and `onDone(true)` hands it back for reuse. Optional throttles apply
 // speed limits by pausing the reading side, on top of (never instead of) backpressure. An abort
 // that cannot reach the peer in-band (stuck behind data it does not read) drops the channel.
+// On the server, once the target is connected, a StreamIdleWatch ends a session that stays quiet
+// (no byte either way) for its idle or half-closed timeout with MUON_ERR_IDLE_TIMEOUT.
 
 import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../errors.ts';
 import type { FramedSocket } from './framed-socket.ts';
 import type { Throttle } from './rate-limit.ts';
+import { type StreamIdleLimits, StreamIdleWatch } from './stream-idle-watch.ts';
 
 /**
  * How long an abort waits for the peer's terminator. A peer that has paused the channel (its own
@@ -50,8 +53,12 @@ export class Relay {
   #aborted = false;
   #finished = false;
   #localError: Error | undefined;
+  // Running totals (the idle watch compares them), and what takeBytes() has reported of them.
   #bytesFromLocal = 0;
   #bytesToLocal = 0;
+  #takenFromLocal = 0;
+  #takenToLocal = 0;
+  #idleWatch: StreamIdleWatch | undefined;
   // Each reader is paused while its writer is full (blocked) or its throttle is in debt (wait);
   // it resumes only when neither holds it.
   #localBlocked = false;
@@ -128,10 +135,33 @@ export class Relay {
 
   /** Bytes moved since the last call: from the local socket to the peer, and back. */
   takeBytes(): { fromLocal: number; toLocal: number } {
-    const taken = { fromLocal: this.#bytesFromLocal, toLocal: this.#bytesToLocal };
-    this.#bytesFromLocal = 0;
-    this.#bytesToLocal = 0;
+    const taken = {
+      fromLocal: this.#bytesFromLocal - this.#takenFromLocal,
+      toLocal: this.#bytesToLocal - this.#takenToLocal,
+    };
+    this.#takenFromLocal = this.#bytesFromLocal;
+    this.#takenToLocal = this.#bytesToLocal;
     return taken;
+  }
+
+  /**
+   * Ends the session with MUON_ERR_IDLE_TIMEOUT once no byte has moved either way for
+   * `limits.idleMs`, or for `limits.halfClosedMs` after either side half-closed. The server calls
+   * it when the target is connected (before, its connect timeout applies); `onTimeout` runs just
+   * before the session is ended, with the timeout that was exceeded.
+   */
+  watchIdle(limits: StreamIdleLimits, onTimeout?: (timeoutMs: number) => void): void {
+    if (this.#finished || this.#aborted || this.#idleWatch) return;
+    const halfClosed = this.#sentTerminator || this.#receivedTerminator;
+    this.#idleWatch = new StreamIdleWatch(
+      limits,
+      halfClosed,
+      () => this.#bytesFromLocal + this.#bytesToLocal,
+      (timeoutMs) => {
+        onTimeout?.(timeoutMs);
+        this.#idledOut(timeoutMs);
+      },
+    );
   }
 
   /** We have sent END or DISCONNECT: a DISCONNECT from the peer now is only its answer. */
@@ -160,6 +190,7 @@ export class Relay {
     this.#stopLocalWait();
     this.#sentTerminator = true;
     this.#channel.send({ type: 'END' });
+    this.#idleWatch?.halfClosed();
     this.#maybeDone();
   }
 
@@ -199,6 +230,7 @@ export class Relay {
     this.#stopChannelWait();
     this.#receivedTerminator = true;
     if (!this.#aborted) this.#local.end();
+    this.#idleWatch?.halfClosed();
     this.#maybeDone();
   }
 
@@ -229,8 +261,23 @@ export class Relay {
     this.#finish(false);
   }
 
+  #idledOut(timeoutMs: number): void {
+    if (this.#finished || this.#aborted) return;
+    if (this.#sentTerminator) {
+      // Our END went first, and a DISCONNECT may not follow it; a peer that has been silent this
+      // long will not end its direction by itself either. Closing the channel is the abort: the
+      // peer reads it, or probes it while paused (it has not ended its direction), and closes
+      // its target when it finds it gone.
+      this.channelLost();
+      return;
+    }
+    this.abort({ code: 'MUON_ERR_IDLE_TIMEOUT', message: `no byte in either direction for ${timeoutMs} ms` });
+  }
+
   #abortLocally(failure: LocalFailure): void {
     this.#aborted = true;
+    // An abort ends within ABORT_ANSWER_MS on its own: silence no longer matters.
+    this.#idleWatch?.stop();
     this.#stopLocalWait();
     // The peer's answer to our DISCONNECT must be read.
     this.#releaseChannel();
@@ -258,6 +305,8 @@ export class Relay {
   #finish(reusable: boolean): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#idleWatch?.stop();
+    this.#idleWatch = undefined;
     clearTimeout(this.#probe);
     this.#probe = undefined;
     clearTimeout(this.#answerTimer);

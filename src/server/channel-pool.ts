@@ -7,9 +7,10 @@ import type { Socket } from 'node:net';
 import type { ErrorCode, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
+import type { StreamIdleLimits } from '../net/stream-idle-watch.ts';
 import type { LicenseRecord, MappingRecord } from './directory.ts';
 import type { TunnelObserver } from './observer.ts';
-import type { TunnelServerOptions } from './options.ts';
+import { type TunnelServerOptions, tcpIdleLimits } from './options.ts';
 import { type ProxyChannelOwner, ServerProxyChannel, type Visitor } from './proxy-channel.ts';
 import type { Admission } from './traffic-control.ts';
 import type { UdpPeer } from './udp-peer.ts';
@@ -31,6 +32,8 @@ export interface ChannelPoolContext {
 
 export class ChannelPool implements ProxyChannelOwner {
   readonly #ctx: ChannelPoolContext;
+  /** The TCP session idle timeouts, handed to every channel. */
+  readonly #idleLimits: StreamIdleLimits;
   readonly #idle: ServerProxyChannel[] = [];
   readonly #busy = new Set<ServerProxyChannel>();
   readonly #waiting: Visitor[] = [];
@@ -46,6 +49,7 @@ export class ChannelPool implements ProxyChannelOwner {
 
   constructor(ctx: ChannelPoolContext) {
     this.#ctx = ctx;
+    this.#idleLimits = tcpIdleLimits(ctx.options);
   }
 
   get stats(): { idle: number; busy: number; waiting: number } {
@@ -116,7 +120,7 @@ export class ChannelPool implements ProxyChannelOwner {
 
   /** A proxy channel of this session proved itself: serve a waiting visitor or pool it. */
   add(framed: FramedSocket): void {
-    const channel = new ServerProxyChannel(framed, this);
+    const channel = new ServerProxyChannel(framed, this, this.#idleLimits);
     if (this.#closed) {
       channel.destroy();
       return;
@@ -300,6 +304,15 @@ export class ChannelPool implements ProxyChannelOwner {
     this.#ctx.logger.warn(
       { code, port: visitor.mapping.publicPort, visitor: visitor.id },
       `visitor closed: ${message}`,
+    );
+  }
+
+  visitorIdledOut(visitor: Visitor, timeoutMs: number): void {
+    markFailed(visitor, 'MUON_ERR_IDLE_TIMEOUT'); // an HTTP visitor's page says so
+    // Routine (a visitor that left half-closed, or an idle session by configuration): debug only.
+    this.#ctx.logger.debug(
+      { code: 'MUON_ERR_IDLE_TIMEOUT', port: visitor.mapping.publicPort, visitor: visitor.id },
+      `visitor closed: no byte in either direction for ${timeoutMs} ms`,
     );
   }
 

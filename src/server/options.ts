@@ -1,6 +1,7 @@
 // What a TunnelServer needs to run; the CLI builds this from config, tests build it directly.
 
 import type { Logger } from '../log.ts';
+import type { StreamIdleLimits } from '../net/stream-idle-watch.ts';
 import type { Directory } from './directory.ts';
 import type { TunnelObserver } from './observer.ts';
 
@@ -39,6 +40,13 @@ export interface TunnelServerOptions {
   maxChannelsPerSession: number;
   /** A UDP visitor's session ends after this long without a datagram either way (both sides). */
   udpIdleTimeoutMs: number;
+  /**
+   * A TCP session (TCP mapping or HTTP visitor) ends after this long without a byte either way
+   * once either side has half-closed: a visitor that sent FIN and left, in front of a silent target.
+   */
+  halfClosedTimeoutMs: number;
+  /** Any TCP session ends after this long without a byte either way; unset: never (idle SSH sessions live on). */
+  tcpIdleTimeoutMs?: number | undefined;
 }
 
 export const SERVER_DEFAULTS = {
@@ -54,4 +62,10 @@ export const SERVER_DEFAULTS = {
   maxPendingHandshakes: 1024,
   maxChannelsPerSession: 20_000,
   udpIdleTimeoutMs: 60_000,
+  halfClosedTimeoutMs: 60_000,
 } as const satisfies Partial<TunnelServerOptions>;
+
+/** The TCP session timeouts, as each proxy channel's relay watches them. */
+export function tcpIdleLimits(options: TunnelServerOptions): StreamIdleLimits {
+  return { halfClosedMs: options.halfClosedTimeoutMs, idleMs: options.tcpIdleTimeoutMs };
+}

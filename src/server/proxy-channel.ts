@@ -1,7 +1,8 @@
 // The server's end of one proxy channel. Idle, it waits in its session's pool; bound, it carries
 // one visitor's session: a TCP visitor through a Relay, a UDP one through a DatagramRelay. The
 // visitor is resumed at once (its first bytes travel with CONNECT); the client answers
-// CONNECTED, or DISCONNECT if it cannot reach the target.
+// CONNECTED, or DISCONNECT if it cannot reach the target. From CONNECTED on, a TCP session that
+// stays quiet for its idle or half-closed timeout is ended (the client follows our abort).
 
 import type { Socket } from 'node:net';
 import { type ErrorCode, MuonError } from '../errors.ts';
@@ -9,6 +10,7 @@ import { type ChannelRelay, DatagramRelay } from '../net/datagram-relay.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
 import type { Throttle } from '../net/rate-limit.ts';
 import { Relay } from '../net/relay.ts';
+import type { StreamIdleLimits } from '../net/stream-idle-watch.ts';
 import type { Message } from '../protocol/messages.ts';
 import type { MappingRecord } from './directory.ts';
 import { UdpPeer } from './udp-peer.ts';
@@ -36,21 +38,25 @@ export interface ProxyChannelOwner {
   visitorConnected(visitor: Visitor): void;
   visitorDone(visitor: Visitor, bytesIn: number, bytesOut: number): void;
   visitorFailed(visitor: Visitor, code: ErrorCode, message: string): void;
+  /** The visitor's TCP session went quiet for `timeoutMs` and is being ended (MUON_ERR_IDLE_TIMEOUT). */
+  visitorIdledOut(visitor: Visitor, timeoutMs: number): void;
   protocolError(channel: ServerProxyChannel, error: MuonError): void;
 }
 
 export class ServerProxyChannel {
   readonly framed: FramedSocket;
   readonly #owner: ProxyChannelOwner;
+  readonly #idleLimits: StreamIdleLimits;
   #relay: ChannelRelay | undefined;
   #visitor: Visitor | undefined;
   #connected = false;
   /** Heartbeat tick at which the channel last became idle (for reaping). */
   idleSince = 0;
 
-  constructor(framed: FramedSocket, owner: ProxyChannelOwner) {
+  constructor(framed: FramedSocket, owner: ProxyChannelOwner, idleLimits: StreamIdleLimits) {
     this.framed = framed;
     this.#owner = owner;
+    this.#idleLimits = idleLimits;
     framed.setHandler(this);
     framed.setProtocolErrorHandler((error) => owner.protocolError(this, error));
     framed.socket.on('close', () => {
@@ -134,6 +140,11 @@ export class ServerProxyChannel {
         if (!relay || this.#connected || !this.#visitor) break;
         this.#connected = true;
         this.#owner.visitorConnected(this.#visitor);
+        // A UDP session (DatagramRelay) keeps its own idle timer.
+        if (relay instanceof Relay) {
+          const visitor = this.#visitor;
+          relay.watchIdle(this.#idleLimits, (timeoutMs) => this.#owner.visitorIdledOut(visitor, timeoutMs));
+        }
         return;
       case 'END':
         if (!relay) break;

@@ -23,6 +23,7 @@ test('defaults apply when nothing is configured', async (t) => {
       maxPendingHandshakes: 1024,
       maxChannelsPerSession: 20_000,
       udpIdleTimeout: 60_000,
+      halfClosedTimeout: 60_000,
     },
     store: {},
     admin: { enabled: true, host: '127.0.0.1', port: 9080 },
@@ -75,7 +76,8 @@ tunnel:
 publicHost: 10.0.0.5
 heartbeat: { interval: 10s, timeout: 1m }
 limits: { handshakeTimeout: 5s, connectTimeout: 1500, maxFrameSize: 65536, idleChannelTimeout: 1h30m, maxIdleChannels: 4,
-  maxAuthFailuresPerMinute: 5, maxPendingHandshakes: 64, maxChannelsPerSession: 500, udpIdleTimeout: 30s }
+  maxAuthFailuresPerMinute: 5, maxPendingHandshakes: 64, maxChannelsPerSession: 500, udpIdleTimeout: 30s,
+  halfClosedTimeout: 20s, tcpIdleTimeout: 2h }
 log: { level: debug }
 licenses:
   - name: home-lab
@@ -116,6 +118,8 @@ licenses:
     maxPendingHandshakes: 64,
     maxChannelsPerSession: 500,
     udpIdleTimeoutMs: 30_000,
+    halfClosedTimeoutMs: 20_000,
+    tcpIdleTimeoutMs: 7_200_000,
   });
   assert.equal(config.log.level, 'debug');
   assert.deepEqual(toLicenseRecords(config), [
