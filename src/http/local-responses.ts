@@ -32,6 +32,7 @@ const EXPLANATIONS: Partial<Record<ErrorCode, string>> = {
   MUON_ERR_TARGET_UNREACHABLE:
     'The service behind this address is not answering: its tunnel client cannot reach it.',
   MUON_ERR_CONNECT_TIMEOUT: 'The service behind this address did not answer in time.',
+  MUON_ERR_IDLE_TIMEOUT: 'The service behind this address stopped answering.',
   MUON_ERR_BAD_RESPONSE:
     'The service behind this address closed the connection or answered with something that is not HTTP.',
   MUON_ERR_ACCESS_DENIED: 'Your address is not allowed to reach this site.',
@@ -51,6 +52,7 @@ export const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   MUON_ERR_TARGET_UNREACHABLE: 502,
   MUON_ERR_BAD_RESPONSE: 502,
   MUON_ERR_CONNECT_TIMEOUT: 504,
+  MUON_ERR_IDLE_TIMEOUT: 504,
   MUON_ERR_ACCESS_DENIED: 403,
   MUON_ERR_CONNECTION_LIMIT: 503,
   MUON_ERR_POOL_EXHAUSTED: 503,

@@ -219,7 +219,7 @@ describe('TCP session idle timeouts', () => {
     await waitFor(() => request.endsWith('\r\n\r\n'), 5000, 'the request at the target');
 
     const answer = await connection.closed(LATEST_MS + 2000);
-    assert.match(answer, /^HTTP\/1\.1 502 /);
+    assert.match(answer, /^HTTP\/1\.1 504 /);
     assert.match(answer, /X-Muon-Error: MUON_ERR_IDLE_TIMEOUT/);
   });
 });
