@@ -23,7 +23,7 @@ export const ErrorCodes = {
   MUON_ERR_POOL_EXHAUSTED: 'The client has reached its maximum number of proxy channels.',
   MUON_ERR_ACCESS_DENIED: "The visitor's address is not allowed by the mapping's security group.",
   MUON_ERR_CONNECTION_LIMIT: 'The mapping or license already has its maximum number of visitor connections.',
-  MUON_ERR_IDLE_TIMEOUT: 'A UDP session carried no datagram in either direction for the idle timeout.',
+  MUON_ERR_IDLE_TIMEOUT: 'A session carried no data in either direction for its idle timeout.',
   MUON_ERR_CLIENT_UNSUPPORTED:
     'The connected client does not support what a mapping needs (UDP or the PROXY protocol).',
   MUON_ERR_PORT_IN_USE: 'The public port is already bound by another mapping or process.',
@@ -43,6 +43,8 @@ export const ErrorCodes = {
   MUON_ERR_SHUTDOWN: 'The peer is shutting down.',
   MUON_ERR_RATE_LIMITED: 'Too many connections or attempts from this address; try again later.',
   MUON_ERR_PEER_ERROR: 'The peer reported an error on this connection.',
+  MUON_ERR_OUT_OF_FILES:
+    'The process has no file descriptor left (the open-file limit, ulimit -n, is reached); connections are refused.',
   MUON_ERR_INTERNAL: 'An unexpected internal error; details are in the server log.',
   MUON_ERR_NOT_FOUND: 'The object named does not exist (or no longer exists).',
   MUON_ERR_CONFLICT:

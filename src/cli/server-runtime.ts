@@ -177,7 +177,7 @@ export async function startServerRuntime(
         console: (await ConsoleAssets.load(consoleDir)) ?? null,
         acmeEnabled: acme !== undefined,
       });
-      admin = new AdminServer(app, { host: config.admin.host, port: config.admin.port });
+      admin = new AdminServer(app, { host: config.admin.host, port: config.admin.port }, logger);
       const adminServer = admin;
       stops.push(() => adminServer.close());
       await admin.listen();

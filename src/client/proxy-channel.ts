@@ -4,9 +4,10 @@
 // start with a PROXY protocol header; a UDP session gets its own UDP socket towards the target.
 
 import { connect, type Socket } from 'node:net';
-import { MuonError } from '../errors.ts';
+import { type ErrorCode, MuonError } from '../errors.ts';
 import { type ChannelRelay, DatagramRelay } from '../net/datagram-relay.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
+import { isOutOfFiles, openFileLimit } from '../net/out-of-files.ts';
 import { encodeProxyHeader } from '../net/proxy-header.ts';
 import { Relay } from '../net/relay.ts';
 import type { Message, MessageOf } from '../protocol/messages.ts';
@@ -21,7 +22,11 @@ export interface ChannelOwner {
   /** The session ended; `reusable` when the channel is clean. */
   channelDone(channel: ClientProxyChannel, reusable: boolean): void;
   channelClosed(channel: ClientProxyChannel): void;
-  targetFailed(connect: MessageOf<'CONNECT'>, message: string): void;
+  /**
+   * The target could not be reached: `code` is TARGET_UNREACHABLE, or OUT_OF_FILES when this
+   * process had no descriptor left to dial it.
+   */
+  targetFailed(connect: MessageOf<'CONNECT'>, code: ErrorCode, message: string): void;
   protocolError(channel: ClientProxyChannel, error: MuonError): void;
 }
 
@@ -106,9 +111,15 @@ export class ClientProxyChannel {
       describeFailure: (error) => {
         const reason = error ? ((error as NodeJS.ErrnoException).code ?? error.message) : 'closed';
         if (connected) return { code: 'MUON_ERR_PEER_ERROR', message: `target connection failed: ${reason}` };
-        const message = `cannot reach ${msg.targetHost}:${msg.targetPort}: ${reason}`;
-        this.#owner.targetFailed(msg, message);
-        return { code: 'MUON_ERR_TARGET_UNREACHABLE', message };
+        // Said in the DISCONNECT too, so that the server's log names the cause, not the target.
+        const code = isOutOfFiles(error) ? 'MUON_ERR_OUT_OF_FILES' : 'MUON_ERR_TARGET_UNREACHABLE';
+        const cause =
+          code === 'MUON_ERR_OUT_OF_FILES'
+            ? ` (the client is out of file descriptors, open-file limit ${openFileLimit()})`
+            : '';
+        const message = `cannot reach ${msg.targetHost}:${msg.targetPort}: ${reason}${cause}`;
+        this.#owner.targetFailed(msg, code, message);
+        return { code, message };
       },
       onDone: (reusable) => {
         this.#relay = undefined;
@@ -125,7 +136,7 @@ export class ClientProxyChannel {
       port: msg.targetPort,
       timeoutMs: this.#connectTimeoutMs,
       onConnected: () => this.framed.send({ type: 'CONNECTED' }),
-      onFailed: (message) => this.#owner.targetFailed(msg, message),
+      onFailed: (message) => this.#owner.targetFailed(msg, 'MUON_ERR_TARGET_UNREACHABLE', message),
     });
     const relay = new DatagramRelay(target, this.framed, {
       idleTimeoutMs: msg.idleTimeoutMs > 0 ? msg.idleTimeoutMs : DEFAULT_UDP_IDLE_MS,

@@ -3,8 +3,9 @@
 // never exceeds `maxChannels`. The server reaps idle channels above the minimum.
 
 import type { Socket } from 'node:net';
-import { MuonError } from '../errors.ts';
+import { type ErrorCode, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { isOutOfFiles, warnOutOfFiles } from '../net/out-of-files.ts';
 import { proxyProof } from '../protocol/handshake.ts';
 import type { MessageOf } from '../protocol/messages.ts';
 import { readChallenge, sendFirst } from './handshake.ts';
@@ -82,7 +83,10 @@ export class ProxyPool implements ChannelOwner {
       this.#idle.add(channel);
     } catch (error) {
       socket?.destroy();
-      if (!this.#closed) {
+      if (this.#closed) return;
+      if (isOutOfFiles(error)) {
+        warnOutOfFiles(this.#o.logger, 'cannot open a proxy channel');
+      } else {
         const code = error instanceof MuonError ? error.code : undefined;
         this.#o.logger.warn({ code, err: (error as Error).message }, 'could not open a proxy channel');
       }
@@ -106,11 +110,13 @@ export class ProxyPool implements ChannelOwner {
     this.#idle.delete(channel);
   }
 
-  targetFailed(connect: MessageOf<'CONNECT'>, message: string): void {
-    this.#o.logger.warn(
-      { code: 'MUON_ERR_TARGET_UNREACHABLE', port: connect.publicPort, visitor: connect.visitorId },
-      message,
-    );
+  targetFailed(connect: MessageOf<'CONNECT'>, code: ErrorCode, message: string): void {
+    const fields = { port: connect.publicPort, visitor: connect.visitorId };
+    if (code === 'MUON_ERR_OUT_OF_FILES') {
+      warnOutOfFiles(this.#o.logger, `cannot dial ${connect.targetHost}:${connect.targetPort}`, fields);
+    } else {
+      this.#o.logger.warn({ code, ...fields }, message);
+    }
   }
 
   protocolError(channel: ClientProxyChannel, error: MuonError): void {

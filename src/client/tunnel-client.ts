@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { isPermanent, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { dialTunnel } from '../net/dial.ts';
+import { isOutOfFiles, warnOutOfFiles } from '../net/out-of-files.ts';
 import { Backoff } from './backoff.ts';
 import { ClientSession } from './client-session.ts';
 import type { TunnelClientOptions } from './options.ts';
@@ -76,6 +77,8 @@ export class TunnelClient extends EventEmitter {
         if (this.#stopping) break;
         this.emit('offline', reason);
       } catch (error) {
+        // Not the server's fault, though it looks like it: say what to fix before retrying.
+        if (isOutOfFiles(error)) warnOutOfFiles(this.#log, `cannot connect to the server ${host}:${port}`);
         reason =
           error instanceof MuonError
             ? error

@@ -2,12 +2,15 @@
 // with the certificate of the domain the visitor names (SNI). Each visitor connection is a
 // VisitorConnection over the current route table (the HTTP port also answers pending ACME
 // challenges); the table and the certificates are reloaded from the HttpDirectory after every
-// change. close() stops both listeners and every connection.
+// change. close() stops both listeners and every connection. A listener survives failed accepts,
+// and a visitor that took the process's last file descriptor is refused at once.
 
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { surviveAcceptErrors } from '../net/accept-errors.ts';
+import { descriptorTableFull, warnOutOfFiles } from '../net/out-of-files.ts';
 import type { ListenAddress } from '../server/options.ts';
 import type { ChallengeResponses } from './acme-challenge.ts';
 import { BasicAuth } from './basic-auth.ts';
@@ -76,12 +79,11 @@ export class HttpRouter {
     this.#unsubscribe = this.#options.directory.onChange(() => void this.reload());
     const { http, https } = this.#options;
     if (http) {
-      const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
-        this.#accept(socket, 'http'),
-      );
+      const server = createServer({ allowHalfOpen: true, noDelay: true });
       this.#servers.http = server;
-      this.#track(server);
+      this.#track(server, 'the HTTP port', (socket) => this.#accept(socket, 'http'));
       await listen(server, http);
+      surviveAcceptErrors(server, this.#log, 'the HTTP port');
     }
     if (https) {
       const server = createTlsServer({
@@ -101,8 +103,11 @@ export class HttpRouter {
         this.#log.debug({ code: 'MUON_ERR_HOST_UNKNOWN', err: error.message }, 'HTTPS handshake failed'),
       );
       this.#servers.https = server;
-      this.#track(server);
+      // The TLS server wraps the socket in its own 'connection' listener, which runs first; the
+      // visitor comes back in 'secureConnection' above.
+      this.#track(server, 'the HTTPS port');
       await listen(server, https);
+      surviveAcceptErrors(server, this.#log, 'the HTTPS port');
     }
   }
 
@@ -155,10 +160,21 @@ export class HttpRouter {
     this.#sni.update(snapshot.domains);
   }
 
-  #track(server: Server): void {
+  /**
+   * Every accepted socket, in order: refused when it took the last file descriptor (its stream to
+   * the target needs a proxy channel, which the tunnel port could not accept: better refused now
+   * than failed after the connect timeout), else tracked and handed to `then`.
+   */
+  #track(server: Server, listener: string, then?: (socket: Socket) => void): void {
     server.on('connection', (socket: Socket) => {
+      if (descriptorTableFull()) {
+        socket.destroy();
+        warnOutOfFiles(this.#log, `visitor refused on ${listener}`, { listener });
+        return;
+      }
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
+      then?.(socket);
     });
   }
 

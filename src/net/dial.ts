@@ -7,6 +7,7 @@ import { isIP, type Socket, connect as tcpConnect } from 'node:net';
 import { type ConnectionOptions, checkServerIdentity, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { MuonError } from '../errors.ts';
 import { fingerprintMatches, fingerprintOf, formatFingerprint, parseFingerprint } from './fingerprint.ts';
+import { isOutOfFiles, openFileLimit } from './out-of-files.ts';
 
 export interface ClientTlsOptions {
   /** SHA-256 fingerprint of the server certificate (hex, colons optional). */
@@ -56,8 +57,9 @@ const sessionTrust = new WeakMap<Buffer, string>();
  * Nagle off and TCP keep-alive on. The caller must attach its own 'error' listener at once.
  *
  * Rejects with: MUON_ERR_CONFIG (bad options), MUON_ERR_FINGERPRINT_MISMATCH, MUON_ERR_TLS
- * (handshake or verification failed), an Error with code ETIMEDOUT (timeout), or Node's own
- * network error (ECONNREFUSED, ECONNRESET, ENOTFOUND, …), which is transient.
+ * (handshake or verification failed), MUON_ERR_OUT_OF_FILES (no descriptor for the socket), an
+ * Error with code ETIMEDOUT (timeout), or Node's own network error (ECONNREFUSED, ECONNRESET,
+ * ENOTFOUND, …), which is transient.
  */
 export function dialTunnel(o: DialOptions): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -205,9 +207,19 @@ function connectTls(o: DialOptions, tls: ClientTlsOptions, session: Buffer | und
   return tlsConnect(options);
 }
 
-/** Network failures stay Node's errors (transient); anything else after TCP connect is TLS. */
+/**
+ * Network failures stay Node's errors (transient); anything else after TCP connect is TLS. Lack
+ * of descriptors gets its own code, so that it is not mistaken for the server being unreachable.
+ */
 function classify(error: Error, duringTls: boolean, where: string): Error {
   const { code, syscall } = error as NodeJS.ErrnoException;
+  if (isOutOfFiles(error)) {
+    return new MuonError(
+      'MUON_ERR_OUT_OF_FILES',
+      `cannot open a connection to ${where}: ${code} (open-file limit ${openFileLimit()})`,
+      { cause: error },
+    );
+  }
   if (!duringTls || typeof syscall === 'string' || code === 'ECONNRESET' || code === 'EPIPE') return error;
   const reason = code === undefined ? error.message : `${error.message} (${code})`;
   return new MuonError('MUON_ERR_TLS', `TLS with server ${where} failed: ${reason}`, { cause: error });

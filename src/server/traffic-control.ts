@@ -7,10 +7,10 @@
 
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.ts';
+import { LogInterval } from '../net/log-interval.ts';
 import { RateLimit, Throttle } from '../net/rate-limit.ts';
 import { AccessPolicy } from './access-policy.ts';
 import type { LicenseRecord, MappingRecord, TrafficLimits } from './directory.ts';
-import { LogInterval } from './log-interval.ts';
 
 /** At most one info/warn line per mapping or license and reason in this time; the rest at debug. */
 const LOG_INTERVAL_MS = 10_000;

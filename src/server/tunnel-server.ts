@@ -6,8 +6,10 @@ import { type AddressInfo, createServer as createTcpServer, type Server, type So
 import { createServer as createTlsServer } from 'node:tls';
 import { type ErrorCode, ErrorCodes, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { surviveAcceptErrors } from '../net/accept-errors.ts';
 import { FailureLimiter } from '../net/failure-limiter.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
+import { descriptorTableFull, warnOutOfFiles } from '../net/out-of-files.ts';
 import {
   clientProof,
   keyIdOf,
@@ -48,7 +50,7 @@ export class TunnelServer {
     this.#options = options;
     this.#log = options.logger;
     this.#observer = options.observer ?? NULL_OBSERVER;
-    this.#ports = new PublicPorts(options.publicHost);
+    this.#ports = new PublicPorts(options.publicHost, options.logger);
     this.#udpPorts = new PublicUdpPorts(options.publicHost);
     this.#failures = new FailureLimiter({ maxFailures: options.maxAuthFailuresPerMinute, windowMs: 60_000 });
     this.#admission = new TunnelAdmission({
@@ -78,17 +80,39 @@ export class TunnelServer {
         handshakeTimeout: this.#options.handshakeTimeoutMs,
       });
       // Admission starts at the TCP accept: limits and the handshake clock cover the TLS handshake.
-      server.on('connection', (raw: Socket) => this.#admission.tlsAccepted(raw));
+      server.on('connection', (raw: Socket) => {
+        this.#admission.tlsAccepted(raw);
+        this.#checkDescriptors();
+      });
       server.on('secureConnection', (socket) => this.#admission.tlsReady(socket));
       server.on('tlsClientError', (error, socket) => this.#admission.tlsFailed(error, socket));
       this.#listeners.tls = server;
       await listen(server, tls.host, tls.port);
+      surviveAcceptErrors(server, this.#log, 'the tunnel port');
     }
     if (plain) {
       const server = createTcpServer({ noDelay: true });
-      server.on('connection', (socket) => this.#admission.plain(socket));
+      server.on('connection', (socket) => {
+        this.#admission.plain(socket);
+        this.#checkDescriptors();
+      });
       this.#listeners.plain = server;
       await listen(server, plain.host, plain.port);
+      surviveAcceptErrors(server, this.#log, 'the plain tunnel port');
+    }
+  }
+
+  /**
+   * A tunnel connection that took the last file descriptor is kept (it is most likely the proxy
+   * channel a waiting visitor asked for), but the connections after it will be dropped unseen
+   * (see descriptorTableFull): this is the moment to say so.
+   */
+  #checkDescriptors(): void {
+    if (descriptorTableFull()) {
+      warnOutOfFiles(
+        this.#log,
+        'the tunnel port took the last one; new connections are dropped until some close',
+      );
     }
   }
 

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LogInterval } from '../../src/server/log-interval.ts';
+import { LogInterval } from '../../src/net/log-interval.ts';
 
 test('the first event logs, the next ones within the interval are counted into the next line', () => {
   let now = 1000;

@@ -1,0 +1,279 @@
+// A `muon server` or `muon client` process that reaches its open-file limit (started through
+// `sh -c 'ulimit -n 64; exec node …'`) while visitors pile in: it stays up, says so in its log
+// (MUON_ERR_OUT_OF_FILES with the limit), closes the visitors it cannot serve instead of leaving
+// them waiting, and serves normally again once they are gone. Real processes on 127.0.0.1.
+
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { dial, echoServer, freePort, type TestServer, waitFor } from '../support/net.ts';
+import { echoes } from '../support/processes.ts';
+
+const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
+const KEY = 'fault-files-license-key-0123456789abcdef';
+/** Far below what the visitors need: a process starts with some 25 descriptors in use. */
+const LIMIT = 64;
+const VISITORS = 60;
+
+interface LogLine {
+  level?: number;
+  msg?: string;
+  code?: string;
+  [field: string]: unknown;
+}
+
+/** A Muon process, optionally under a soft and hard open-file limit set by the shell. */
+class Child {
+  readonly name: string;
+  readonly process: ChildProcess;
+  readonly exited: Promise<unknown>;
+  #stdout = '';
+  #stderr = '';
+
+  constructor(name: string, args: string[], limit?: number) {
+    this.name = name;
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUON_')));
+    const node = [process.execPath, MAIN, ...args];
+    // `exec` keeps one process: the limit applies to Muon itself, and signals reach it.
+    const [command, ...rest] =
+      limit === undefined ? node : ['sh', '-c', `ulimit -n ${limit} && exec "$0" "$@"`, ...node];
+    this.process = spawn(command as string, rest, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    this.process.stdout?.on('data', (c: Buffer) => {
+      this.#stdout += c;
+    });
+    this.process.stderr?.on('data', (c: Buffer) => {
+      this.#stderr += c;
+    });
+    this.exited = once(this.process, 'exit');
+  }
+
+  get running(): boolean {
+    return this.process.exitCode === null && this.process.signalCode === null;
+  }
+
+  get stderr(): string {
+    return this.#stderr;
+  }
+
+  logs(): LogLine[] {
+    const lines: LogLine[] = [];
+    for (const text of this.#stdout.split('\n')) {
+      if (!text.startsWith('{')) continue;
+      try {
+        lines.push(JSON.parse(text) as LogLine);
+      } catch {
+        // A line still being written.
+      }
+    }
+    return lines;
+  }
+
+  async waitForLog(msg: string): Promise<LogLine> {
+    await waitFor(
+      () => !this.running || this.logs().some((l) => l.msg === msg),
+      15_000,
+      `${this.name}: ${msg}`,
+    );
+    const line = this.logs().find((l) => l.msg === msg);
+    if (!line) throw new Error(`${this.name} exited:\n${this.#stdout}\n${this.#stderr}`);
+    return line;
+  }
+
+  async kill(): Promise<void> {
+    if (this.running) this.process.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+interface Setup {
+  server: Child;
+  client: Child;
+  port: number;
+}
+
+/** An echo target, a server and a client on loopback, one of them under LIMIT; all cleaned up after `t`. */
+async function start(
+  t: { after: (fn: () => Promise<void>) => void },
+  limited: 'server' | 'client',
+): Promise<Setup> {
+  const dir = await mkdtemp(join(tmpdir(), 'muon-files-'));
+  const children: Child[] = [];
+  let echo: TestServer | undefined;
+  t.after(async () => {
+    await Promise.all(children.map((c) => c.kill()));
+    await echo?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  echo = await echoServer();
+  const [port, tunnelPort] = await Promise.all([freePort(), freePort()]);
+  const serverFile = join(dir, 'server.yaml');
+  await writeFile(
+    serverFile,
+    [
+      `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
+      `tunnel: { host: 127.0.0.1, port: ${tunnelPort} }`,
+      'publicHost: 127.0.0.1',
+      'admin: { enabled: false }',
+      // Visitors that wait for a channel give up soon, so that none can hang past the test.
+      'limits: { connectTimeout: 2s }',
+      'licenses:',
+      '  - name: lab',
+      `    key: ${JSON.stringify(KEY)}`,
+      `    mappings: [{ protocol: tcp, port: ${port}, target: "127.0.0.1:${echo.port}" }]`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  const server = new Child(
+    'server',
+    ['server', '--config', serverFile],
+    limited === 'server' ? LIMIT : undefined,
+  );
+  children.push(server);
+  const ready = await server.waitForLog('muon server ready');
+  const clientFile = join(dir, 'client.yaml');
+  await writeFile(
+    clientFile,
+    [
+      `server: 127.0.0.1:${tunnelPort}`,
+      `license: ${JSON.stringify(KEY)}`,
+      `tls: { fingerprint: "${String(ready.fingerprint)}" }`,
+      'pool: { minIdle: 2 }',
+      'reconnect: { initialDelay: 200ms, maxDelay: 1s }',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  const client = new Child(
+    'client',
+    ['client', '--config', clientFile],
+    limited === 'client' ? LIMIT : undefined,
+  );
+  children.push(client);
+  await client.waitForLog('client online');
+  assert.equal(await echoes(port), true, 'a visitor is served before the flood');
+  return { server, client, port };
+}
+
+type Outcome = 'served' | 'closed';
+
+/** A visitor that sends a line and stays: served once the line comes back, closed if it ends first. */
+async function visit(port: number, sockets: Socket[]): Promise<Outcome> {
+  let socket: Socket;
+  try {
+    socket = await dial(port);
+  } catch {
+    return 'closed';
+  }
+  sockets.push(socket);
+  socket.on('error', () => {});
+  return new Promise((resolve) => {
+    let echoed = '';
+    socket.on('data', (c: Buffer) => {
+      echoed += c;
+      if (echoed === 'ping') resolve('served');
+    });
+    socket.once('end', () => resolve('closed'));
+    socket.once('close', () => resolve('closed'));
+    socket.write('ping');
+  });
+}
+
+/** Opens VISITORS at once and waits (bounded) until each is served or closed. */
+async function flood(
+  port: number,
+  sockets: Socket[],
+): Promise<{ served: number; closed: number; pending: number }> {
+  const outcomes: Array<Outcome | undefined> = new Array(VISITORS).fill(undefined);
+  const settled = Promise.all(
+    outcomes.map(async (_, i) => {
+      outcomes[i] = await visit(port, sockets);
+    }),
+  );
+  // The connect timeout (2 s) bounds every visitor the tunnel took in; the rest close at once.
+  await Promise.race([settled, new Promise((r) => setTimeout(r, 6000))]);
+  return {
+    served: outcomes.filter((o) => o === 'served').length,
+    closed: outcomes.filter((o) => o === 'closed').length,
+    pending: outcomes.filter((o) => o === undefined).length,
+  };
+}
+
+function outOfFilesLines(child: Child): LogLine[] {
+  return child.logs().filter((l) => l.code === 'MUON_ERR_OUT_OF_FILES');
+}
+
+/** Closes the flood's visitors, then expects several visitors in a row to be served. */
+async function servesAgain(port: number, sockets: Socket[]): Promise<void> {
+  for (const socket of sockets) socket.destroy();
+  await waitFor(() => echoes(port, 'again', 1000), 8000, 'a visitor to be served after the flood');
+  for (let i = 0; i < 5; i++)
+    assert.equal(await echoes(port, `after ${i}`), true, `visitor ${i} after the flood`);
+}
+
+test('a server at its open-file limit stays up, logs MUON_ERR_OUT_OF_FILES with the limit, closes the visitors it cannot hold, and serves again after', {
+  timeout: 30_000,
+}, async (t) => {
+  const { server, client, port } = await start(t, 'server');
+  const sockets: Socket[] = [];
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+  });
+  const result = await flood(port, sockets);
+  t.diagnostic(`visitors: ${JSON.stringify(result)}`);
+
+  assert.equal(server.running, true, `the server is still running:\n${server.stderr}`);
+  assert.equal(result.pending, 0, 'no visitor is left hanging');
+  assert.ok(result.served > 0, 'the visitors that fit are served');
+  assert.ok(result.closed > 0, 'the visitors beyond the limit are closed');
+  const warnings = outOfFilesLines(server);
+  assert.ok(warnings.length > 0, 'the server says it is out of file descriptors');
+  for (const line of warnings) {
+    assert.equal(line.level, 40, 'a warning');
+    assert.equal(line.limit, LIMIT, 'naming the limit');
+    assert.match(String(line.msg), new RegExp(`open-file limit ${LIMIT}`));
+  }
+  t.diagnostic(`server: ${JSON.stringify(warnings[0])}`);
+  assert.ok(warnings.length <= 1 + 6, 'at most one line a second');
+
+  await servesAgain(port, sockets);
+  assert.equal(server.running, true);
+  assert.equal(client.running, true);
+  assert.doesNotMatch(server.stderr, /Error|uncaught/i, 'nothing thrown');
+});
+
+test('a client at its open-file limit stays up, logs MUON_ERR_OUT_OF_FILES with the limit, tells the server why, and serves again after', {
+  timeout: 30_000,
+}, async (t) => {
+  const { server, client, port } = await start(t, 'client');
+  const sockets: Socket[] = [];
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+  });
+  const result = await flood(port, sockets);
+  t.diagnostic(`visitors: ${JSON.stringify(result)}`);
+
+  assert.equal(client.running, true, `the client is still running:\n${client.stderr}`);
+  assert.equal(result.pending, 0, 'no visitor is left hanging');
+  assert.ok(result.closed > 0, 'the visitors beyond the limit are closed');
+  const warnings = outOfFilesLines(client);
+  assert.ok(warnings.length > 0, 'the client says it is out of file descriptors');
+  for (const line of warnings) {
+    assert.equal(line.level, 40, 'a warning');
+    assert.equal(line.limit, LIMIT, 'naming the limit');
+  }
+  t.diagnostic(`client: ${JSON.stringify(warnings[0])}`);
+  // The target could not be dialled: the DISCONNECT names the cause, and the server logs it.
+  const told = outOfFilesLines(server).filter((l) => l.msg?.startsWith('visitor closed'));
+  assert.ok(told.length > 0, 'the server logs why the client closed the visitors');
+  t.diagnostic(`server: ${JSON.stringify(told[0])}`);
+
+  await servesAgain(port, sockets);
+  assert.equal(client.running, true);
+  assert.doesNotMatch(client.stderr, /Error|uncaught/i, 'nothing thrown');
+});
