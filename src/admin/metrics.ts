@@ -4,7 +4,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ErrorCode } from '../errors.ts';
 import type { LicenseRecord, MappingRecord } from '../server/directory.ts';
-import type { TunnelObserver } from '../server/observer.ts';
+import type { TunnelObserver, VisitorProtocol } from '../server/observer.ts';
 
 export class Metrics implements TunnelObserver {
   readonly registry = new Registry();
@@ -14,6 +14,7 @@ export class Metrics implements TunnelObserver {
   readonly #bytesIn: Counter<'port'>;
   readonly #bytesOut: Counter<'port'>;
   readonly #handshakeFailures: Counter<'code'>;
+  readonly #refused: Counter<'code' | 'protocol' | 'port'>;
   readonly #setup: Histogram;
   #active = 0;
 
@@ -62,6 +63,14 @@ export class Metrics implements TunnelObserver {
       labelNames: ['code'],
       registers,
     });
+    // Labelled like the visitor counters, by public port (operator-made mappings and the two
+    // shared HTTP(S) ports, so a bounded set), plus the reason and protocol: never by visitor.
+    this.#refused = new Counter({
+      name: 'muon_visitors_refused_total',
+      help: 'Visitors turned away before reaching their target, by error code, protocol and public port.',
+      labelNames: ['code', 'protocol', 'port'],
+      registers,
+    });
     this.#setup = new Histogram({
       name: 'muon_visitor_setup_seconds',
       help: 'Time from accepting a visitor to the client reaching its target.',
@@ -108,6 +117,10 @@ export class Metrics implements TunnelObserver {
   visitorClosed(_mapping: MappingRecord): void {
     this.#active--;
     this.#visitorsActive.dec();
+  }
+
+  visitorRefused(code: ErrorCode, protocol: VisitorProtocol, publicPort: number): void {
+    this.#refused.inc({ code, protocol, port: publicPort });
   }
 
   traffic(_license: LicenseRecord, mapping: MappingRecord, bytesIn: number, bytesOut: number): void {

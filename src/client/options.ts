@@ -17,6 +17,11 @@ export interface TunnelClientOptions {
   maxChannels: number;
   /** Timeout for dialling a target service. */
   targetConnectTimeoutMs: number;
+  /**
+   * How long the server may take over each step of setting up a tunnel connection (command or
+   * proxy channel): TCP and TLS, its greeting (CHALLENGE), its answer to AUTH. Past it the attempt
+   * fails (MUON_ERR_HANDSHAKE_TIMEOUT for a late greeting or answer) and the client retries.
+   */
   handshakeTimeoutMs: number;
   reconnectInitialDelayMs: number;
   reconnectMaxDelayMs: number;

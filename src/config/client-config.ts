@@ -30,6 +30,11 @@ export interface ClientConfig {
   pool: { minIdle: number; maxChannels: number };
   reconnect: { initialDelay: number; maxDelay: number };
   connectTimeout: number;
+  /**
+   * How long the server may take to answer each step of a tunnel connection's setup (TCP and TLS,
+   * its greeting, the answer to AUTH), for the command channel and every proxy channel.
+   */
+  handshakeTimeout: number;
   log: { level: LogLevel };
 }
 
@@ -86,6 +91,7 @@ export async function loadClientConfig(sources: ConfigSources<ClientFlags> = {})
     pool: config.pool,
     reconnect: config.reconnect,
     connectTimeout: config.connectTimeout,
+    handshakeTimeout: config.handshakeTimeout,
     log: config.log,
   };
 }
@@ -121,7 +127,7 @@ export function toClientOptions(config: ClientConfig): Omit<TunnelClientOptions,
     minIdleChannels: config.pool.minIdle,
     maxChannels: config.pool.maxChannels,
     targetConnectTimeoutMs: config.connectTimeout,
-    handshakeTimeoutMs: CLIENT_DEFAULTS.handshakeTimeoutMs,
+    handshakeTimeoutMs: config.handshakeTimeout,
     reconnectInitialDelayMs: config.reconnect.initialDelay,
     reconnectMaxDelayMs: config.reconnect.maxDelay,
     maxFrameSize: CLIENT_DEFAULTS.maxFrameSize,

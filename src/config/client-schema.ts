@@ -38,6 +38,7 @@ export const clientSchema = section({
     maxDelay: duration().default(CLIENT_DEFAULTS.reconnectMaxDelayMs),
   }).prefault({}),
   connectTimeout: duration().default(CLIENT_DEFAULTS.targetConnectTimeoutMs),
+  handshakeTimeout: duration().default(CLIENT_DEFAULTS.handshakeTimeoutMs),
   log: section({ level: logLevel().default('info') }).prefault({}),
 });
 

@@ -11,6 +11,7 @@ import { MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { surviveAcceptErrors } from '../net/accept-errors.ts';
 import { descriptorTableFull, warnOutOfFiles } from '../net/out-of-files.ts';
+import { NULL_OBSERVER, type TunnelObserver } from '../server/observer.ts';
 import type { ListenAddress } from '../server/options.ts';
 import type { ChallengeResponses } from './acme-challenge.ts';
 import { BasicAuth } from './basic-auth.ts';
@@ -41,6 +42,11 @@ export interface HttpRouterOptions {
   tlsHandshakeTimeoutMs?: number;
   /** Pending ACME HTTP-01 challenges, answered on the HTTP port before routing by Host. */
   challenges?: ChallengeResponses;
+  /**
+   * Told of visitors the router itself turns away at accept (no file descriptor left); the tunnel
+   * reports the rest (security group, limits, no client, target unreachable) to its own observer.
+   */
+  observer?: Pick<TunnelObserver, 'visitorRefused'>;
 }
 
 export const HTTP_ROUTER_DEFAULTS = {
@@ -81,7 +87,7 @@ export class HttpRouter {
     if (http) {
       const server = createServer({ allowHalfOpen: true, noDelay: true });
       this.#servers.http = server;
-      this.#track(server, 'the HTTP port', (socket) => this.#accept(socket, 'http'));
+      this.#track(server, 'http', (socket) => this.#accept(socket, 'http'));
       await listen(server, http);
       surviveAcceptErrors(server, this.#log, 'the HTTP port');
     }
@@ -105,7 +111,7 @@ export class HttpRouter {
       this.#servers.https = server;
       // The TLS server wraps the socket in its own 'connection' listener, which runs first; the
       // visitor comes back in 'secureConnection' above.
-      this.#track(server, 'the HTTPS port');
+      this.#track(server, 'https');
       await listen(server, https);
       surviveAcceptErrors(server, this.#log, 'the HTTPS port');
     }
@@ -165,10 +171,13 @@ export class HttpRouter {
    * the target needs a proxy channel, which the tunnel port could not accept: better refused now
    * than failed after the connect timeout), else tracked and handed to `then`.
    */
-  #track(server: Server, listener: string, then?: (socket: Socket) => void): void {
+  #track(server: Server, protocol: HttpProtocol, then?: (socket: Socket) => void): void {
+    const listener = protocol === 'http' ? 'the HTTP port' : 'the HTTPS port';
     server.on('connection', (socket: Socket) => {
       if (descriptorTableFull()) {
         socket.destroy();
+        const observer = this.#options.observer ?? NULL_OBSERVER;
+        observer.visitorRefused('MUON_ERR_OUT_OF_FILES', protocol, socket.localPort ?? 0);
         warnOutOfFiles(this.#log, `visitor refused on ${listener}`, { listener });
         return;
       }

@@ -58,6 +58,7 @@ export class TargetLink {
       remotePort: visitor.remotePort ?? 0,
       localAddress: visitor.localAddress ?? '',
       publicPort: this.#ctx.listenerPort,
+      protocol: this.#ctx.protocol,
     });
     const upstream = new Upstream(route.mappingId, tunnel, visitor, this.#owner, this.#ctx.logger);
     this.#upstream = upstream;

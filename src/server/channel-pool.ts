@@ -251,6 +251,7 @@ export class ChannelPool implements ProxyChannelOwner {
   #timedOut(visitor: Visitor): void {
     visitor.timer = undefined;
     markFailed(visitor, 'MUON_ERR_CONNECT_TIMEOUT');
+    this.#refused(visitor, 'MUON_ERR_CONNECT_TIMEOUT');
     const message = `no answer from the client within ${this.#ctx.options.connectTimeoutMs} ms`;
     this.#ctx.logger.warn(
       { code: 'MUON_ERR_CONNECT_TIMEOUT', port: visitor.mapping.publicPort, visitor: visitor.id },
@@ -268,6 +269,11 @@ export class ChannelPool implements ProxyChannelOwner {
         return;
       }
     }
+  }
+
+  /** The visitor never reached its target, for the reason `code` names. */
+  #refused(visitor: Visitor, code: ErrorCode): void {
+    this.#ctx.observer.visitorRefused(code, visitor.mapping.protocol, visitor.mapping.publicPort);
   }
 
   // ProxyChannelOwner
@@ -301,6 +307,7 @@ export class ChannelPool implements ProxyChannelOwner {
     clearTimeout(visitor.timer);
     visitor.timer = undefined;
     markFailed(visitor, code);
+    this.#refused(visitor, code);
     this.#ctx.logger.warn(
       { code, port: visitor.mapping.publicPort, visitor: visitor.id },
       `visitor closed: ${message}`,

@@ -95,7 +95,7 @@ export class ClientSession {
       license: () => this.#license,
       requestChannels: (count) => this.#command.send({ type: 'NEED_CHANNELS', count }),
     });
-    this.#traffic = new TrafficControl(this.#log, init.license);
+    this.#traffic = new TrafficControl(this.#log, init.license, ctx.observer);
     this.#liveness = new Liveness(ctx.options.heartbeatIntervalMs, ctx.options.heartbeatTimeoutMs);
     this.#heartbeat = setInterval(() => this.#onTick(), ctx.options.heartbeatIntervalMs);
     this.#heartbeat.unref();
@@ -177,6 +177,7 @@ export class ClientSession {
   openStream(mappingId: string, visitor: StreamVisitor): TunnelStream {
     const mapping = this.#license.mappings.find((m) => m.id === mappingId && m.enabled && isHttp(m));
     if (this.closed || !mapping) {
+      this.#ctx.observer.visitorRefused('MUON_ERR_NO_CLIENT', visitor.protocol, visitor.publicPort);
       throw new MuonError('MUON_ERR_NO_CLIENT', `mapping ${mappingId} is not served by the client now`);
     }
     // Its visitors are told apart from TCP ones by the shared port they came in on.
@@ -257,7 +258,11 @@ export class ClientSession {
     }
     const visitors = new UdpVisitors({
       mapping: () => entry.mapping,
-      admit: (remote, current) => (this.closed ? undefined : this.#traffic.admitAddress(remote, current)),
+      admit: (remote, current) => {
+        if (!this.closed) return this.#traffic.admitAddress(remote, current);
+        this.#ctx.observer.visitorRefused('MUON_ERR_NO_CLIENT', 'udp', current.publicPort);
+        return undefined;
+      },
       accept: (peer, current, admission) => this.#pool.acceptDatagrams(peer, current, admission),
       send: (datagram, address, port) => this.#ctx.udpPorts.send(mapping.publicPort, datagram, address, port),
       idleTimeoutMs: this.#ctx.options.udpIdleTimeoutMs,
@@ -284,6 +289,8 @@ export class ClientSession {
 
   #accept(visitor: Socket, mapping: MappingRecord): void {
     if (this.closed) {
+      // Arrived while the session ends, before its port is closed: its client is gone.
+      this.#ctx.observer.visitorRefused('MUON_ERR_NO_CLIENT', 'tcp', mapping.publicPort);
       visitor.destroy();
       return;
     }

@@ -5,6 +5,9 @@
 import type { ErrorCode } from '../errors.ts';
 import type { LicenseRecord, MappingRecord } from './directory.ts';
 
+/** What a visitor came in over: a mapping's protocol (http/https: the shared port's). */
+export type VisitorProtocol = MappingRecord['protocol'];
+
 export interface TunnelObserver {
   sessionOpened(license: LicenseRecord, remoteAddress: string): void;
   sessionClosed(license: LicenseRecord, code: ErrorCode, reason: string): void;
@@ -14,6 +17,14 @@ export interface TunnelObserver {
   /** The client reached the target; `setupMs` counts from the visitor's accept. */
   visitorConnected(mapping: MappingRecord, setupMs: number): void;
   visitorClosed(mapping: MappingRecord): void;
+  /**
+   * A visitor was turned away before it reached the target, for the reason `code` names: the
+   * security group, a connection limit, no client to serve it, no file descriptor left, or the
+   * client could not reach the target (in time). `protocol` and `publicPort` say where it came in
+   * (for http/https, the shared port). Called once per refused visitor — for UDP, once per datagram
+   * of an address that gets no session — and never for a visitor that leaves on its own.
+   */
+  visitorRefused(code: ErrorCode, protocol: VisitorProtocol, publicPort: number): void;
   /**
    * Bytes moved for a mapping since the last report: `bytesIn` visitor → target, `bytesOut`
    * target → visitor. Reported when a visitor leaves and once per heartbeat interval for
@@ -31,6 +42,7 @@ export const NULL_OBSERVER: TunnelObserver = {
   visitorOpened: noop,
   visitorConnected: noop,
   visitorClosed: noop,
+  visitorRefused: noop,
   traffic: noop,
 };
 
@@ -48,6 +60,7 @@ export function combineObservers(...observers: TunnelObserver[]): TunnelObserver
     visitorOpened: each('visitorOpened'),
     visitorConnected: each('visitorConnected'),
     visitorClosed: each('visitorClosed'),
+    visitorRefused: each('visitorRefused'),
     traffic: each('traffic'),
   };
 }

@@ -8,6 +8,7 @@ import { MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { surviveAcceptErrors } from '../net/accept-errors.ts';
 import { descriptorTableFull, warnOutOfFiles } from '../net/out-of-files.ts';
+import type { TunnelObserver } from './observer.ts';
 
 export type VisitorHandler = (visitor: Socket) => void;
 
@@ -20,11 +21,13 @@ interface Entry {
 export class PublicPorts {
   readonly #host: string;
   readonly #log: Logger;
+  readonly #observer: Pick<TunnelObserver, 'visitorRefused'>;
   readonly #entries = new Map<number, Entry>();
 
-  constructor(host: string, logger: Logger) {
+  constructor(host: string, logger: Logger, observer: Pick<TunnelObserver, 'visitorRefused'>) {
     this.#host = host;
     this.#log = logger;
+    this.#observer = observer;
   }
 
   /** Routes `port` to `handler`, opening a listener if none is open. Rejects with MUON_ERR_PORT_IN_USE. */
@@ -68,6 +71,7 @@ export class PublicPorts {
   #accepted(visitor: Socket, port: number, entry: Entry): void {
     if (descriptorTableFull()) {
       visitor.destroy();
+      this.#observer.visitorRefused('MUON_ERR_OUT_OF_FILES', 'tcp', port);
       warnOutOfFiles(this.#log, `visitor refused on public port ${port}`, { port });
       return;
     }

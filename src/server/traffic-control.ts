@@ -11,6 +11,7 @@ import { LogInterval } from '../net/log-interval.ts';
 import { RateLimit, Throttle } from '../net/rate-limit.ts';
 import { AccessPolicy } from './access-policy.ts';
 import type { LicenseRecord, MappingRecord, TrafficLimits } from './directory.ts';
+import type { TunnelObserver } from './observer.ts';
 
 /** At most one info/warn line per mapping or license and reason in this time; the rest at debug. */
 const LOG_INTERVAL_MS = 10_000;
@@ -71,12 +72,15 @@ class MappingControl {
 
 export class TrafficControl {
   readonly #log: Logger;
+  readonly #observer: Pick<TunnelObserver, 'visitorRefused'>;
   readonly #license = new Scope();
   #licenseId: string;
   readonly #mappings = new Map<string, MappingControl>();
 
-  constructor(logger: Logger, license: LicenseRecord) {
+  /** Refusals go to `observer` (every one) and to the log (rate-limited). */
+  constructor(logger: Logger, license: LicenseRecord, observer: Pick<TunnelObserver, 'visitorRefused'>) {
     this.#log = logger;
+    this.#observer = observer;
     this.#licenseId = license.id;
     this.apply(license);
   }
@@ -114,12 +118,14 @@ export class TrafficControl {
   admitAddress(remote: string | undefined, mapping: MappingRecord): Admission | undefined {
     const control = this.#control(mapping);
     if (control.policy && !control.policy.allows(remote)) {
+      this.#observer.visitorRefused('MUON_ERR_ACCESS_DENIED', mapping.protocol, mapping.publicPort);
       this.#logDenied(control, remote);
       return undefined;
     }
     const license = this.#license;
     const full = control.scope.atLimit ? control.scope : license.atLimit ? license : undefined;
     if (full) {
+      this.#observer.visitorRefused('MUON_ERR_CONNECTION_LIMIT', mapping.protocol, mapping.publicPort);
       this.#logFull(full, control, remote);
       return undefined;
     }

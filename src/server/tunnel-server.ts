@@ -50,7 +50,7 @@ export class TunnelServer {
     this.#options = options;
     this.#log = options.logger;
     this.#observer = options.observer ?? NULL_OBSERVER;
-    this.#ports = new PublicPorts(options.publicHost, options.logger);
+    this.#ports = new PublicPorts(options.publicHost, options.logger, this.#observer);
     this.#udpPorts = new PublicUdpPorts(options.publicHost);
     this.#failures = new FailureLimiter({ maxFailures: options.maxAuthFailuresPerMinute, windowMs: 60_000 });
     this.#admission = new TunnelAdmission({
@@ -142,8 +142,10 @@ export class TunnelServer {
    */
   openStream(licenseId: string, mappingId: string, visitor: StreamVisitor): TunnelStream {
     const session = this.#sessionsByLicense.get(licenseId);
-    if (!session || this.#closed)
+    if (!session || this.#closed) {
+      this.#observer.visitorRefused('MUON_ERR_NO_CLIENT', visitor.protocol, visitor.publicPort);
       throw new MuonError('MUON_ERR_NO_CLIENT', `license ${licenseId} is offline`);
+    }
     return session.openStream(mappingId, visitor);
   }
 

@@ -16,6 +16,8 @@ export interface StreamVisitor {
   localAddress: string;
   /** The shared HTTP or HTTPS port the visitor connected to (for CONNECT, logs and metrics). */
   publicPort: number;
+  /** Which of the two it is (for metrics, also when no client is there to name the mapping's). */
+  protocol: 'http' | 'https';
 }
 
 export class VisitorStream extends StreamEnd {

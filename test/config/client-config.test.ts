@@ -22,6 +22,7 @@ test('minimal client: server, license and a fingerprint; defaults for the rest',
     pool: { minIdle: 8, maxChannels: 16_384 },
     reconnect: { initialDelay: 500, maxDelay: 30_000 },
     connectTimeout: 10_000,
+    handshakeTimeout: 10_000,
     log: { level: 'info' },
   });
   assert.deepEqual(toClientOptions(config), {

@@ -45,6 +45,7 @@ class VisitorGauge implements TunnelObserver {
   sessionClosed = NULL_OBSERVER.sessionClosed;
   handshakeFailed = NULL_OBSERVER.handshakeFailed;
   visitorConnected = NULL_OBSERVER.visitorConnected;
+  visitorRefused = NULL_OBSERVER.visitorRefused;
   traffic = NULL_OBSERVER.traffic;
 
   visitorOpened(): void {

@@ -37,6 +37,7 @@ class Recorder implements TunnelObserver {
   visitorClosed(): void {
     this.closed++;
   }
+  visitorRefused(): void {}
   traffic(_l: unknown, _m: unknown, bytesIn: number, bytesOut: number): void {
     this.bytesIn += bytesIn;
     this.bytesOut += bytesOut;

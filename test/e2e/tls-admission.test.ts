@@ -25,6 +25,7 @@ class FailureLog implements TunnelObserver {
   visitorOpened = NULL_OBSERVER.visitorOpened;
   visitorConnected = NULL_OBSERVER.visitorConnected;
   visitorClosed = NULL_OBSERVER.visitorClosed;
+  visitorRefused = NULL_OBSERVER.visitorRefused;
   traffic = NULL_OBSERVER.traffic;
 
   handshakeFailed(code: ErrorCode, remote: string): void {
