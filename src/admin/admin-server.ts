@@ -1,14 +1,28 @@
-// Serves the admin application over HTTP on its own address; close() is idempotent and ends
-// keep-alive connections so shutdown is prompt. A failed accept (out of file descriptors) is
-// logged and the API keeps listening.
+// Serves the admin application on its own address, over plain HTTP or, with a certificate, over
+// HTTPS (TLS 1.2 at least); close() is idempotent and ends keep-alive connections so shutdown is
+// prompt. A failed accept (out of file descriptors) is logged and the API keeps listening.
 
 import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { createAdaptorServer } from '@hono/node-server';
 import { MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { surviveAcceptErrors } from '../net/accept-errors.ts';
 import type { AdminApp } from './app.ts';
+
+/** How long a new HTTPS connection has to finish its TLS handshake (Node's own default is 2 minutes). */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export interface AdminListen {
+  host: string;
+  port: number;
+  /** PEM certificate (or chain, leaf first) and key: serve HTTPS. Plain HTTP without. */
+  tls?: { cert: string; key: string } | undefined;
+  /** Tests shorten it; TLS_HANDSHAKE_TIMEOUT_MS otherwise. */
+  tlsHandshakeTimeoutMs?: number;
+}
 
 export class AdminServer {
   readonly #server: Server;
@@ -17,8 +31,8 @@ export class AdminServer {
   readonly #logger: Logger | undefined;
   #closed: Promise<void> | undefined;
 
-  constructor(app: AdminApp, listen: { host: string; port: number }, logger?: Logger) {
-    this.#server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  constructor(app: AdminApp, listen: AdminListen, logger?: Logger) {
+    this.#server = listen.tls ? httpsServer(app, listen, listen.tls, logger) : httpServer(app);
     this.#host = listen.host;
     this.#port = listen.port;
     this.#logger = logger;
@@ -59,4 +73,36 @@ export class AdminServer {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+function httpServer(app: AdminApp): Server {
+  return createAdaptorServer({ fetch: app.fetch }) as Server;
+}
+
+function httpsServer(
+  app: AdminApp,
+  listen: AdminListen,
+  tls: { cert: string; key: string },
+  logger: Logger | undefined,
+): Server {
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    createServer: createHttpsServer,
+    serverOptions: {
+      cert: tls.cert,
+      key: tls.key,
+      minVersion: 'TLSv1.2',
+      handshakeTimeout: listen.tlsHandshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS,
+    },
+  }) as Server;
+  // A failed or timed-out handshake (a plain-HTTP request, a scanner, a client gone quiet) is
+  // routine on an exposed port: noted at debug only. Node closes such a socket itself; destroying
+  // it here keeps that true whatever Node does once a listener is attached.
+  server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
+    // Read before destroy(): a destroyed socket may no longer know its peer.
+    const remote = socket.remoteAddress;
+    socket.destroy();
+    logger?.debug({ err: error.message, remote }, 'admin API TLS handshake failed');
+  });
+  return server;
 }

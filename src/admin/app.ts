@@ -31,7 +31,10 @@ export interface AdminDeps {
   loginFailures: FailureLimiter;
   metrics: Metrics;
   logger: Logger;
-  /** Marks the session cookie Secure (the console is served over HTTPS). */
+  /**
+   * The console is served over HTTPS (admin.tls): the session cookie is Secure and responses
+   * carry HSTS.
+   */
   secureCookies: boolean;
   /** The store behind the management endpoints (licenses, mappings). */
   store?: Store;
@@ -60,10 +63,14 @@ export interface AdminEnv {
 export type AdminApp = Hono<AdminEnv>;
 
 const MAX_BODY_BYTES = 64 * 1024;
+/** One year, without includeSubDomains: the admin address says nothing about its neighbours. */
+const HSTS = 'max-age=31536000';
 
 export function createAdminApp(deps: AdminDeps): AdminApp {
   const app = new Hono<AdminEnv>();
-  app.use(secureHeaders());
+  // HSTS only when this server speaks HTTPS itself: browsers ignore it over plain HTTP, and a
+  // TLS-terminating proxy in front decides its own.
+  app.use(secureHeaders({ strictTransportSecurity: deps.secureCookies ? HSTS : false }));
   app.use(
     '/api/*',
     bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => failure('MUON_ERR_PAYLOAD_TOO_LARGE') }),

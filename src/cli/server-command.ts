@@ -28,6 +28,10 @@ export function registerServerCommand(program: Command): void {
     .option('--public-host <host>', 'address the mapped public ports listen on (default 0.0.0.0)')
     .option('--admin-host <host>', 'address of the admin API (default 127.0.0.1)')
     .option('--admin-port <port>', 'port of the admin API (default 9080)')
+    .option(
+      '--admin-tls',
+      "serve the admin API over HTTPS with the tunnel's certificate (default plain HTTP)",
+    )
     .option('--http-port <port>', 'shared HTTP port for http mappings, routed by Host (off unless set)')
     .option('--http-host <host>', 'address of the shared HTTP port (default 0.0.0.0)')
     .option('--https-port <port>', 'shared HTTPS port for https mappings, TLS by SNI (off unless set)')
@@ -37,7 +41,7 @@ export function registerServerCommand(program: Command): void {
       'after',
       '\nPrecedence: flags > environment (MUON_DATA_DIR, MUON_TUNNEL_HOST, MUON_TUNNEL_PORT,\n' +
         'MUON_TUNNEL_PLAIN_PORT, MUON_PUBLIC_HOST, MUON_STORE_URL, MUON_ADMIN_HOST, MUON_ADMIN_PORT,\n' +
-        'MUON_HTTP_HOST, MUON_HTTP_PORT, MUON_HTTPS_HOST, MUON_HTTPS_PORT,\n' +
+        'MUON_ADMIN_TLS, MUON_HTTP_HOST, MUON_HTTP_PORT, MUON_HTTPS_HOST, MUON_HTTPS_PORT,\n' +
         'MUON_LOG_LEVEL) > config file > defaults.\n' +
         'Licenses and their port mappings are declared in the config file; see docs/configuration.md.',
     )
@@ -81,6 +85,7 @@ async function runServer(options: ServerCommandOptions): Promise<void> {
   const plain = settings.plain && endpoint(server.addresses.plain, settings.plain);
   const adminAddress = runtime.admin?.address;
   const admin = adminAddress && { host: adminAddress.address, port: adminAddress.port };
+  const adminUrl = admin && `${runtime.adminTls ? 'https' : 'http'}://${formatHostPort(admin)}/`;
   const routed = runtime.http?.addresses ?? {};
   const http = routed.http && { host: routed.http.address, port: routed.http.port };
   const https = routed.https && { host: routed.https.address, port: routed.https.port };
@@ -88,7 +93,7 @@ async function runServer(options: ServerCommandOptions): Promise<void> {
     {
       tls: tlsAddress,
       ...(plain && { plain }),
-      ...(admin && { admin }),
+      ...(admin && { admin: { ...admin, url: adminUrl, ...runtime.adminTls } }),
       ...(http && { http }),
       ...(https && { https }),
       ...(runtime.acme && { acme: config.acme?.directoryUrl }),
@@ -106,8 +111,12 @@ async function runServer(options: ServerCommandOptions): Promise<void> {
       `\nconnect a client with: muon client --server ${formatHostPort({ host: clientHost, port: tlsAddress.port })}` +
       ` --license <KEY> --fingerprint ${identity.fingerprint}`,
   );
-  if (admin) {
-    say(`web console and admin API on http://${formatHostPort(admin)}/ (store: ${runtime.store.location})`);
+  if (adminUrl) {
+    say(`web console and admin API on ${adminUrl} (store: ${runtime.store.location})`);
+  }
+  if (runtime.adminTls) {
+    // With the tunnel's self-signed certificate, this is what to check the browser's warning against.
+    say(`admin API certificate fingerprint (SHA-256): ${runtime.adminTls.fingerprint}`);
   }
   if (http || https) {
     say(

@@ -1,7 +1,8 @@
 // Everything `muon server` runs, wired together: the store (SQLite by default), the licenses
 // declared in the YAML mirrored into it, the tunnel server reading licenses through the store,
 // metrics and traffic statistics fed by the tunnel, the HTTP(S) router when configured (with the
-// ACME certificate manager when `acme.directoryUrl` is set), and the admin API. close() stops them
+// ACME certificate manager when `acme.directoryUrl` is set), and the admin API (over HTTPS with
+// `admin.tls`, its certificate checked before anything else starts). close() stops them
 // in order (router and tunnel first, so the last traffic is flushed to the store before the store
 // closes).
 
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import type { AcmeTuning, CertificateManager } from '../acme/certificate-manager.ts';
 import { ChallengeStore } from '../acme/challenge-store.ts';
 import { AdminServer } from '../admin/admin-server.ts';
+import { loadAdminTls } from '../admin/admin-tls.ts';
 import { createAdminApp } from '../admin/app.ts';
 import { ConsoleAssets } from '../admin/console-assets.ts';
 import { ensureFirstAdmin, FIRST_ADMIN } from '../admin/first-admin.ts';
@@ -52,6 +54,8 @@ export interface ServerRuntime {
   /** Certificates from ACME, when `acme.directoryUrl` is set. */
   acme: CertificateManager | undefined;
   admin: AdminServer | undefined;
+  /** The admin API's certificate when it serves HTTPS (`admin.tls`); undefined: plain HTTP. */
+  adminTls: { fingerprint: string } | undefined;
   metrics: Metrics;
   /** The first admin's generated password, when this start created it: show it once, never log it. */
   firstAdminPassword: string | undefined;
@@ -69,6 +73,8 @@ export async function startServerRuntime(
   consoleDir: string = CONSOLE_DIR,
   tuning: { acme?: AcmeTuning } = {},
 ): Promise<ServerRuntime> {
+  // Before anything opens: a bad certificate file is a configuration error, not a half-started server.
+  const adminTls = config.admin.enabled ? await loadAdminTls(config.admin.tls, tls) : undefined;
   const store = await openStore({ dataDir: config.dataDir, url: config.store.url, log: logger });
   const stops: Array<() => Promise<void>> = [() => store.close()];
   const close = async () => {
@@ -105,12 +111,16 @@ export async function startServerRuntime(
       () => (tunnel?.publicPorts.length ?? 0) + (tunnel?.publicUdpPorts.length ?? 0),
     );
     const settings = toServerSettings(config);
+    const observer = combineObservers(metrics, sessions.observer, {
+      ...NULL_OBSERVER,
+      traffic: traffic.traffic,
+    });
     tunnel = new TunnelServer({
       ...settings,
       tls: { ...settings.tls, ...tls },
       directory: new StoreDirectory(store),
       logger,
-      observer: combineObservers(metrics, sessions.observer, { ...NULL_OBSERVER, traffic: traffic.traffic }),
+      observer,
     });
     const server = tunnel;
     stops.push(() => server.close());
@@ -130,6 +140,7 @@ export async function startServerRuntime(
         tunnel: server,
         verifyPassword: checkPassword,
         logger,
+        observer,
         ...(challenges && { challenges }),
       });
       http = router;
@@ -169,7 +180,7 @@ export async function startServerRuntime(
         loginFailures: new FailureLimiter({ maxFailures: 10, windowMs: 15 * 60_000 }),
         metrics,
         logger,
-        secureCookies: false,
+        secureCookies: adminTls !== undefined,
         store,
         generatedPasswords,
         metricsToken: config.admin.metricsToken,
@@ -177,12 +188,26 @@ export async function startServerRuntime(
         console: (await ConsoleAssets.load(consoleDir)) ?? null,
         acmeEnabled: acme !== undefined,
       });
-      admin = new AdminServer(app, { host: config.admin.host, port: config.admin.port }, logger);
+      admin = new AdminServer(
+        app,
+        { host: config.admin.host, port: config.admin.port, tls: adminTls },
+        logger,
+      );
       const adminServer = admin;
       stops.push(() => adminServer.close());
       await admin.listen();
     }
-    return { store, tunnel, http, acme, admin, metrics, firstAdminPassword, close };
+    return {
+      store,
+      tunnel,
+      http,
+      acme,
+      admin,
+      adminTls: adminTls && { fingerprint: adminTls.fingerprint },
+      metrics,
+      firstAdminPassword,
+      close,
+    };
   } catch (error) {
     await close();
     throw error;

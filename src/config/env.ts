@@ -18,6 +18,9 @@ export const SERVER_ENV: EnvTable = {
   MUON_STORE_URL: ['store', 'url'],
   MUON_ADMIN_HOST: ['admin', 'host'],
   MUON_ADMIN_PORT: ['admin', 'port'],
+  // true or false: replaces the whole admin.tls setting, as --admin-tls does (certificate files
+  // are set in the file only, like tunnel.tls).
+  MUON_ADMIN_TLS: ['admin', 'tls'],
   MUON_HTTP_HOST: ['http', 'host'],
   MUON_HTTP_PORT: ['http', 'port'],
   MUON_HTTPS_HOST: ['https', 'host'],

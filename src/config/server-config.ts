@@ -21,6 +21,8 @@ export interface ServerFlags {
   logLevel?: string | undefined;
   adminHost?: string | undefined;
   adminPort?: string | number | undefined;
+  /** `--admin-tls`: HTTPS with the tunnel's own certificate. */
+  adminTls?: boolean | undefined;
   httpHost?: string | undefined;
   httpPort?: string | number | undefined;
   httpsHost?: string | undefined;
@@ -38,12 +40,20 @@ export const SERVER_LAYOUT: ConfigLayout<ServerFlags> = {
     logLevel: { path: ['log', 'level'], flag: '--log-level' },
     adminHost: { path: ['admin', 'host'], flag: '--admin-host' },
     adminPort: { path: ['admin', 'port'], flag: '--admin-port' },
+    adminTls: { path: ['admin', 'tls'], flag: '--admin-tls' },
     httpHost: { path: ['http', 'host'], flag: '--http-host' },
     httpPort: { path: ['http', 'port'], flag: '--http-port' },
     httpsHost: { path: ['https', 'host'], flag: '--https-host' },
     httpsPort: { path: ['https', 'port'], flag: '--https-port' },
   },
-  paths: [['dataDir'], ['tunnel', 'tls', 'cert'], ['tunnel', 'tls', 'key'], ['acme', 'caCertificate']],
+  paths: [
+    ['dataDir'],
+    ['tunnel', 'tls', 'cert'],
+    ['tunnel', 'tls', 'key'],
+    ['admin', 'tls', 'cert'],
+    ['admin', 'tls', 'key'],
+    ['acme', 'caCertificate'],
+  ],
 };
 
 /** The validated configuration, with every path absolute. Throws MuonError('MUON_ERR_CONFIG'). */
@@ -55,11 +65,15 @@ export async function loadServerConfig(sources: ConfigSources<ServerFlags> = {})
 
   const cwd = sources.cwd ?? process.cwd();
   const { tls } = config.tunnel;
+  const adminTls = config.admin.tls;
   const caCertificate = config.acme?.caCertificate;
   return {
     ...config,
     dataDir: resolve(cwd, config.dataDir),
     tunnel: { ...config.tunnel, tls: tls && { cert: resolve(cwd, tls.cert), key: resolve(cwd, tls.key) } },
+    ...(typeof adminTls === 'object' && {
+      admin: { ...config.admin, tls: { cert: resolve(cwd, adminTls.cert), key: resolve(cwd, adminTls.key) } },
+    }),
     ...(config.acme && {
       acme: {
         ...config.acme,

@@ -43,6 +43,29 @@ const mapping = section({
   ...trafficLimits,
 });
 
+/** Spelt out for every wrong value of admin.tls. */
+const ADMIN_TLS_FORMS = 'expected true, false or { cert: <file>, key: <file> }';
+
+/**
+ * `admin.tls`: false (plain HTTP), true (HTTPS with the tunnel's own certificate) or the
+ * operator's PEM files. A mapping is checked as one, so a missing or misspelt key is reported at
+ * its own path rather than as "none of the forms". The environment gives `true`/`false` as text.
+ */
+function adminTls() {
+  const files = section({ cert: filePath(), key: filePath() });
+  const flag = z.boolean({ error: ADMIN_TLS_FORMS });
+  return z.preprocess(
+    (value) => (value === 'true' ? true : value === 'false' ? false : value),
+    z.unknown().transform((value, ctx): boolean | { cert: string; key: string } => {
+      const form = typeof value === 'object' && value !== null && !Array.isArray(value) ? files : flag;
+      const result = form.safeParse(value);
+      if (result.success) return result.data;
+      for (const issue of result.error.issues) ctx.addIssue({ ...issue });
+      return z.NEVER;
+    }),
+  );
+}
+
 const license = section({
   name: z
     .string({ error: (issue) => (issue.input === undefined ? 'required' : 'expected a string') })
@@ -93,6 +116,8 @@ export const serverSchema = section({
     enabled: bool().default(true),
     host: host().default('127.0.0.1'),
     port: port().default(DEFAULT_ADMIN_PORT),
+    /** HTTPS for the admin API and console; plain HTTP unless set. */
+    tls: adminTls().optional(),
     /** A bearer token that lets a Prometheus scraper read /metrics without a session. */
     metricsToken: z
       .string({ error: 'expected a string' })

@@ -1,6 +1,7 @@
 // A domain's PEM certificate (leaf first, then its chain) and private key: read, checked before
 // they are stored (each refusal names the field at fault), and described by metadata that may be
 // shown (subject, issuer, DNS names, validity, SHA-256 fingerprint). The key is never described.
+// The pair check alone also vets the operator's certificate for the admin API (admin.tls).
 
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
@@ -22,27 +23,34 @@ export interface CertificateInfo {
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-function invalid(field: 'certificate' | 'privateKey', message: string, cause?: unknown): MuonError {
-  return new MuonError('MUON_ERR_INVALID_INPUT', `${field}: ${message}`, { field, cause });
-}
+/**
+ * Builds the error for a refused certificate or key. The reason never quotes the PEM. Callers
+ * other than the API (the admin listener's own certificate) name the setting their own way.
+ */
+export type PairFault = (field: 'certificate' | 'privateKey', reason: string, cause?: unknown) => MuonError;
 
-function leafOf(pem: string): X509Certificate {
+const invalidInput: PairFault = (field, reason, cause) =>
+  new MuonError('MUON_ERR_INVALID_INPUT', `${field}: ${reason}`, { field, cause });
+
+function leafOf(pem: string, fault: PairFault): X509Certificate {
   const blocks = pem.match(PEM_CERTIFICATE) ?? [];
-  if (blocks.length === 0)
-    throw invalid('certificate', 'not a PEM certificate (-----BEGIN CERTIFICATE-----)');
+  if (blocks.length === 0) throw fault('certificate', 'not a PEM certificate (-----BEGIN CERTIFICATE-----)');
   const chain = blocks.map((block, i) => {
     try {
       return new X509Certificate(block);
     } catch (error) {
-      throw invalid('certificate', `certificate ${i + 1} in the PEM cannot be read`, error);
+      throw fault('certificate', `certificate ${i + 1} in the PEM cannot be read`, error);
     }
   });
   return chain[0] as X509Certificate;
 }
 
-/** Metadata of a PEM certificate's leaf. Throws INVALID_INPUT (field certificate). */
-export async function describeCertificate(pem: string): Promise<CertificateInfo> {
-  const leaf = leafOf(pem);
+/** Metadata of a PEM certificate's leaf. Throws INVALID_INPUT (field certificate) unless `fault` says otherwise. */
+export async function describeCertificate(
+  pem: string,
+  fault: PairFault = invalidInput,
+): Promise<CertificateInfo> {
+  const leaf = leafOf(pem, fault);
   const x509 = await loadX509();
   const parsed = new x509.X509Certificate(leaf.raw);
   const san = parsed.getExtension(x509.SubjectAlternativeNameExtension);
@@ -60,9 +68,37 @@ export async function describeCertificate(pem: string): Promise<CertificateInfo>
 }
 
 /**
- * Checks a certificate and key for a base domain before they are stored: both readable, the key
- * the leaf's, the leaf valid at `now`, its names covering the domain (the name itself or
- * `*.domain`), and the pair usable by TLS. Throws INVALID_INPUT naming the field.
+ * Checks a PEM certificate (leaf first, then its chain) and its private key: both readable, the
+ * key the leaf's, and the pair usable by TLS. Returns the leaf's metadata. Throws what `fault`
+ * builds (INVALID_INPUT by default), naming the field at fault.
+ */
+export async function checkKeyPair(
+  cert: string,
+  key: string,
+  fault: PairFault = invalidInput,
+): Promise<CertificateInfo> {
+  const info = await describeCertificate(cert, fault);
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (error) {
+    throw fault('privateKey', 'not an unencrypted PEM private key (passphrases are not supported)', error);
+  }
+  if (!leafOf(cert, fault).checkPrivateKey(privateKey)) {
+    throw fault('privateKey', 'does not belong to the certificate (the first one in the PEM)');
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (error) {
+    throw fault('certificate', `cannot be used for TLS: ${(error as Error).message}`, error);
+  }
+  return info;
+}
+
+/**
+ * Checks a certificate and key for a base domain before they are stored: a usable pair
+ * (checkKeyPair), the leaf valid at `now`, its names covering the domain (the name itself or
+ * `*.domain`). Throws INVALID_INPUT naming the field.
  */
 export async function checkCertificate(
   cert: string,
@@ -70,33 +106,19 @@ export async function checkCertificate(
   domain: string,
   now: Date,
 ): Promise<CertificateInfo> {
-  const info = await describeCertificate(cert);
-  let privateKey: KeyObject;
-  try {
-    privateKey = createPrivateKey(key);
-  } catch (error) {
-    throw invalid('privateKey', 'not an unencrypted PEM private key (passphrases are not supported)', error);
-  }
-  if (!leafOf(cert).checkPrivateKey(privateKey)) {
-    throw invalid('privateKey', 'does not belong to the certificate (the first one in the PEM)');
-  }
+  const info = await checkKeyPair(cert, key);
   if (now.getTime() > info.notAfter.getTime()) {
-    throw invalid('certificate', `expired on ${info.notAfter.toISOString()}`);
+    throw invalidInput('certificate', `expired on ${info.notAfter.toISOString()}`);
   }
   if (now.getTime() < info.notBefore.getTime()) {
-    throw invalid('certificate', `not valid before ${info.notBefore.toISOString()}`);
+    throw invalidInput('certificate', `not valid before ${info.notBefore.toISOString()}`);
   }
-  if (info.names.length === 0) throw invalid('certificate', 'names no DNS host (subjectAltName)');
+  if (info.names.length === 0) throw invalidInput('certificate', 'names no DNS host (subjectAltName)');
   if (!certificateCovers(info.names, domain) && !info.names.includes(`*.${domain}`)) {
-    throw invalid(
+    throw invalidInput(
       'certificate',
       `does not cover ${domain} or *.${domain} (it names ${info.names.slice(0, 10).join(', ')})`,
     );
-  }
-  try {
-    createSecureContext({ cert, key });
-  } catch (error) {
-    throw invalid('certificate', `cannot be used for TLS: ${(error as Error).message}`, error);
   }
   return info;
 }
