@@ -1,6 +1,8 @@
 // Collects the tunnel's traffic reports in memory and hands them to a sink (the store) in
-// batches: every `intervalMs`, and once more on close() so a clean stop loses nothing.
-// A failed flush keeps its counts for the next attempt. Totals are bigint: never rounded.
+// batches: every `intervalMs`, and once more on close() so a clean stop loses nothing; a crash
+// loses what arrived since the last flush. Each report goes to exactly one flush (the sink adds
+// to what the store holds), and a failed flush keeps its counts for the next attempt. Totals are
+// bigint: never rounded.
 
 import type { Logger } from '../log.ts';
 import type { LicenseRecord, MappingRecord } from '../server/directory.ts';
@@ -20,13 +22,28 @@ export class TrafficRecorder {
   #pending = new Map<string, TrafficEntry>();
   readonly #timer: NodeJS.Timeout;
   #flushing: Promise<void> = Promise.resolve();
+  /** True from a timer tick's flush until it ends. */
+  #ticking = false;
   #closed: Promise<void> | undefined;
 
   constructor(sink: TrafficSink, options: { intervalMs: number; logger: Logger }) {
     this.#sink = sink;
     this.#log = options.logger;
-    this.#timer = setInterval(() => void this.flush(), options.intervalMs);
+    this.#timer = setInterval(() => this.#tick(), options.intervalMs);
     this.#timer.unref();
+  }
+
+  /**
+   * A tick that finds the previous one's flush still running (a slow or unreachable store) is
+   * skipped rather than queued behind it: the next tick takes everything pending anyway, and a
+   * short interval must not pile up attempts while the store hangs.
+   */
+  #tick(): void {
+    if (this.#ticking) return;
+    this.#ticking = true;
+    void this.flush().finally(() => {
+      this.#ticking = false;
+    });
   }
 
   /** The TunnelObserver method: adds a report to the pending totals. */

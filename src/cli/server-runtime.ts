@@ -39,8 +39,6 @@ import { muonVersion } from '../version.ts';
 import { SessionRecorder } from './session-recorder.ts';
 import { storeAccounts } from './store-accounts.ts';
 
-/** How often traffic totals are written to the store. */
-const TRAFFIC_FLUSH_MS = 60_000;
 /** How often minute buckets are rolled up to hours, days and months (cheap: only the periods since the last run), and old rows pruned. */
 const ROLL_UP_MS = 5 * 60_000;
 const DAY_MS = 86_400_000;
@@ -90,7 +88,7 @@ export async function startServerRuntime(
         store.traffic.add(
           entries.map((e) => ({ ...e, licenseId: Number(e.licenseId), mappingId: Number(e.mappingId), at })),
         ),
-      { intervalMs: TRAFFIC_FLUSH_MS, logger },
+      { intervalMs: config.store.trafficFlushInterval, logger },
     );
     stops.push(() => traffic.close());
     let lastRollUp: Date | undefined;

@@ -16,6 +16,7 @@ export const SERVER_ENV: EnvTable = {
   MUON_PUBLIC_HOST: ['publicHost'],
   MUON_LOG_LEVEL: ['log', 'level'],
   MUON_STORE_URL: ['store', 'url'],
+  MUON_TRAFFIC_FLUSH_INTERVAL: ['store', 'trafficFlushInterval'],
   MUON_ADMIN_HOST: ['admin', 'host'],
   MUON_ADMIN_PORT: ['admin', 'port'],
   // true or false: replaces the whole admin.tls setting, as --admin-tls does (certificate files

@@ -21,6 +21,16 @@ import type { Problem } from './problems.ts';
 export const DEFAULT_DATA_DIR = './muon-data';
 export const DEFAULT_TUNNEL_PORT = 9443;
 export const DEFAULT_ADMIN_PORT = 9080;
+/** How often counted traffic is written to the store: about what a crash (kill -9) can lose. */
+export const DEFAULT_TRAFFIC_FLUSH_MS = 10_000;
+
+/**
+ * store.trafficFlushInterval: at least 1s, so a unitless typo (`10`, read as 10 ms) cannot turn
+ * it into a stream of writes; at most 1h, past which a crash would lose hours of counts.
+ */
+function trafficFlushInterval() {
+  return duration().refine((ms) => ms >= 1000 && ms <= 3_600_000, { error: 'must be 1s–1h' });
+}
 
 function bytesPerSecond() {
   return integer(1, Number.MAX_SAFE_INTEGER, 'must be a positive integer (bytes per second)');
@@ -111,6 +121,7 @@ export const serverSchema = section({
       .string({ error: 'expected a string' })
       .regex(/^(postgres(ql)?:\/\/|pglite:)/, { error: 'must start with postgres:// (or pglite: for tests)' })
       .optional(),
+    trafficFlushInterval: trafficFlushInterval().default(DEFAULT_TRAFFIC_FLUSH_MS),
   }).prefault({}),
   admin: section({
     enabled: bool().default(true),

@@ -35,6 +35,12 @@ export function unmapIpv4(address: IpAddress): IpAddress {
   return address;
 }
 
+/** The /`prefix` block holding `address`, as its first address (the bits below the prefix cleared). */
+export function networkOf(address: IpAddress, prefix: number): IpAddress {
+  const hostBits = BigInt(bitsOf(address.family) - prefix);
+  return { family: address.family, value: (address.value >> hostBits) << hostBits };
+}
+
 /** True when a /`prefix` IPv6 block lies inside ::ffff:0:0/96 (so it is really an IPv4 block). */
 export function isMappedBlock(network: bigint, prefix: number): boolean {
   return prefix >= 96 && network >> 32n === MAPPED_PREFIX >> 32n;

@@ -25,7 +25,7 @@ test('defaults apply when nothing is configured', async (t) => {
       udpIdleTimeout: 60_000,
       halfClosedTimeout: 60_000,
     },
-    store: {},
+    store: { trafficFlushInterval: 10_000 },
     admin: { enabled: true, host: '127.0.0.1', port: 9080 },
     log: { level: 'info' },
     licenses: [],
