@@ -4,95 +4,22 @@
 // them waiting, and serves normally again once they are gone. Real processes on 127.0.0.1.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { dial, echoServer, freePort, type TestServer, waitFor } from '../support/net.ts';
-import { echoes } from '../support/processes.ts';
+import { echoes, type LogLine, MuonProcess } from '../support/processes.ts';
 
-const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
 const KEY = 'fault-files-license-key-0123456789abcdef';
 /** Far below what the visitors need: a process starts with some 25 descriptors in use. */
 const LIMIT = 64;
 const VISITORS = 60;
 
-interface LogLine {
-  level?: number;
-  msg?: string;
-  code?: string;
-  [field: string]: unknown;
-}
-
-/** A Muon process, optionally under a soft and hard open-file limit set by the shell. */
-class Child {
-  readonly name: string;
-  readonly process: ChildProcess;
-  readonly exited: Promise<unknown>;
-  #stdout = '';
-  #stderr = '';
-
-  constructor(name: string, args: string[], limit?: number) {
-    this.name = name;
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUON_')));
-    const node = [process.execPath, MAIN, ...args];
-    // `exec` keeps one process: the limit applies to Muon itself, and signals reach it.
-    const [command, ...rest] =
-      limit === undefined ? node : ['sh', '-c', `ulimit -n ${limit} && exec "$0" "$@"`, ...node];
-    this.process = spawn(command as string, rest, { stdio: ['ignore', 'pipe', 'pipe'], env });
-    this.process.stdout?.on('data', (c: Buffer) => {
-      this.#stdout += c;
-    });
-    this.process.stderr?.on('data', (c: Buffer) => {
-      this.#stderr += c;
-    });
-    this.exited = once(this.process, 'exit');
-  }
-
-  get running(): boolean {
-    return this.process.exitCode === null && this.process.signalCode === null;
-  }
-
-  get stderr(): string {
-    return this.#stderr;
-  }
-
-  logs(): LogLine[] {
-    const lines: LogLine[] = [];
-    for (const text of this.#stdout.split('\n')) {
-      if (!text.startsWith('{')) continue;
-      try {
-        lines.push(JSON.parse(text) as LogLine);
-      } catch {
-        // A line still being written.
-      }
-    }
-    return lines;
-  }
-
-  async waitForLog(msg: string): Promise<LogLine> {
-    await waitFor(
-      () => !this.running || this.logs().some((l) => l.msg === msg),
-      15_000,
-      `${this.name}: ${msg}`,
-    );
-    const line = this.logs().find((l) => l.msg === msg);
-    if (!line) throw new Error(`${this.name} exited:\n${this.#stdout}\n${this.#stderr}`);
-    return line;
-  }
-
-  async kill(): Promise<void> {
-    if (this.running) this.process.kill('SIGKILL');
-    await this.exited;
-  }
-}
-
 interface Setup {
-  server: Child;
-  client: Child;
+  server: MuonProcess;
+  client: MuonProcess;
   port: number;
 }
 
@@ -102,7 +29,8 @@ async function start(
   limited: 'server' | 'client',
 ): Promise<Setup> {
   const dir = await mkdtemp(join(tmpdir(), 'muon-files-'));
-  const children: Child[] = [];
+  const limitFor = (side: 'server' | 'client') => (side === limited ? { fileLimit: LIMIT } : {});
+  const children: MuonProcess[] = [];
   let echo: TestServer | undefined;
   t.after(async () => {
     await Promise.all(children.map((c) => c.kill()));
@@ -129,11 +57,7 @@ async function start(
     ].join('\n'),
     { mode: 0o600 },
   );
-  const server = new Child(
-    'server',
-    ['server', '--config', serverFile],
-    limited === 'server' ? LIMIT : undefined,
-  );
+  const server = new MuonProcess('server', ['server', '--config', serverFile], {}, limitFor('server'));
   children.push(server);
   const ready = await server.waitForLog('muon server ready');
   const clientFile = join(dir, 'client.yaml');
@@ -149,11 +73,7 @@ async function start(
     ].join('\n'),
     { mode: 0o600 },
   );
-  const client = new Child(
-    'client',
-    ['client', '--config', clientFile],
-    limited === 'client' ? LIMIT : undefined,
-  );
+  const client = new MuonProcess('client', ['client', '--config', clientFile], {}, limitFor('client'));
   children.push(client);
   await client.waitForLog('client online');
   assert.equal(await echoes(port), true, 'a visitor is served before the flood');
@@ -204,7 +124,7 @@ async function flood(
   };
 }
 
-function outOfFilesLines(child: Child): LogLine[] {
+function outOfFilesLines(child: MuonProcess): LogLine[] {
   return child.logs().filter((l) => l.code === 'MUON_ERR_OUT_OF_FILES');
 }
 

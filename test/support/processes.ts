@@ -59,11 +59,26 @@ export class MuonProcess {
   #stderr = '';
   #stopped = false;
 
-  constructor(name: string, args: string[], env: Record<string, string> = {}, entry = MAIN) {
+  /**
+   * `entry`: the script Node runs (src/cli/main.ts, or BUNDLE). `fileLimit`: start it through the
+   * shell under that open-file limit (`ulimit -n`).
+   */
+  constructor(
+    name: string,
+    args: string[],
+    env: Record<string, string> = {},
+    options: { entry?: string; fileLimit?: number } = {},
+  ) {
     this.name = name;
     // The test runner's MUON_… variables must not leak into the child's configuration.
     const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUON_')));
-    this.child = spawn(process.execPath, [entry, ...args], {
+    const node = [process.execPath, options.entry ?? MAIN, ...args];
+    // `exec` keeps one process: the limit applies to Muon itself, and signals reach it.
+    const [command = process.execPath, ...rest] =
+      options.fileLimit === undefined
+        ? node
+        : ['sh', '-c', `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, ...node];
+    this.child = spawn(command, rest, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...base, ...env },
     });
@@ -335,7 +350,7 @@ export class Fleet {
   }
 
   spawn(name: string, args: string[], env: Record<string, string> = {}): MuonProcess {
-    const proc = new MuonProcess(name, args, env, this.#entry);
+    const proc = new MuonProcess(name, args, env, { entry: this.#entry });
     this.processes.push(proc);
     return proc;
   }
