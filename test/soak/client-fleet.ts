@@ -1,6 +1,7 @@
 // Many Muon clients in one process, for the soak suite: hundreds of `muon client` processes would
 // not fit on a small machine, so a fleet runs that many TunnelClients (the code `muon client`
-// runs) side by side, each with its own license, TLS with the pinned fingerprint.
+// runs) side by side, each with its own license, TLS with the pinned fingerprint (or the plain
+// tunnel port, for comparison).
 // IPC: { type: 'start', … } starts the clients a wave at a time and answers 'online' per client,
 // then 'ready'; { type: 'stats' } answers the warnings and session losses counted since 'ready';
 // { type: 'close' } closes every client and answers 'closed'.
@@ -14,7 +15,8 @@ import type { Message } from './child.ts';
 export interface FleetStart {
   type: 'start';
   server: { host: string; port: number };
-  fingerprint: string;
+  /** The server's certificate fingerprint to pin; false: the plain tunnel port, no TLS. */
+  fingerprint: string | false;
   /** Each client's index in the whole run (for reports) and license key. */
   clients: { index: number; key: string }[];
   minIdle: number;
@@ -67,7 +69,7 @@ function startOne(o: FleetStart, spec: { index: number; key: string }): Promise<
   const client = new TunnelClient({
     ...CLIENT_DEFAULTS,
     server: o.server,
-    tls: { fingerprint: o.fingerprint },
+    tls: o.fingerprint === false ? false : { fingerprint: o.fingerprint },
     licenseKey: spec.key,
     logger: logger.child({ client: spec.index }),
     minIdleChannels: o.minIdle,

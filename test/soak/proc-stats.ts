@@ -14,6 +14,37 @@ export async function rssMiB(pid: number): Promise<number> {
   return Number(kib) / 1024;
 }
 
+/** Where a process's resident memory is, in MiB (from /proc/<pid>/smaps). */
+export interface RssParts {
+  /** The brk heap: glibc malloc's main arena. */
+  brk: number;
+  /** Anonymous mappings: V8's heap pages, other malloc arenas, large malloc chunks, stacks. */
+  anon: number;
+  /** File-backed mappings: the node binary, libraries. */
+  file: number;
+  /** How many mappings (each chunk glibc mmaps on its own is one). */
+  mappings: number;
+}
+
+/** Resident memory by kind of mapping; reads the whole smaps file (a few ms: not every second). */
+export async function rssParts(pid: number): Promise<RssParts> {
+  const smaps = await readFile(`/proc/${pid}/smaps`, 'utf8');
+  const parts = { brk: 0, anon: 0, file: 0, mappings: 0 };
+  let kind: 'brk' | 'anon' | 'file' = 'anon';
+  for (const line of smaps.split('\n')) {
+    // A mapping's header: "start-end perms offset dev inode [path]"; then "Key: value kB" lines.
+    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (header) {
+      const path = header[2] ?? '';
+      kind = path === '[heap]' ? 'brk' : header[1] !== '0' ? 'file' : 'anon';
+      parts.mappings++;
+      continue;
+    }
+    if (line.startsWith('Rss:')) parts[kind] += Number(/(\d+)/.exec(line)?.[1] ?? 0) / 1024;
+  }
+  return parts;
+}
+
 /** User + system CPU time consumed so far, in seconds. */
 export async function cpuSeconds(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');

@@ -2,6 +2,7 @@
 // the server's memory over time and its slope, fairness across clients, and CPU time.
 
 import type { Counts } from './client-fleet.ts';
+import { type Point, slopePerMinute } from './proc-stats.ts';
 import type { SoakResult } from './run-soak.ts';
 import type { ClientTally } from './visitors.ts';
 
@@ -88,9 +89,12 @@ export function formatReport(r: SoakResult): string {
   const failed = r.bursts.reduce((s, b) => s + b.failed, 0);
   const roundTrips = r.bursts.reduce((s, b) => s + b.roundTrips, 0);
   const served = r.tallies.reduce((s, t) => s + t.served, 0);
+  const env = Object.entries(o.serverEnv ?? {}).map(([k, v]) => `${k}=${v}`);
   lines.push(
     `Muon soak, ${r.startedAt}: ${o.clients} clients in ${o.fleets} process(es), ${o.visitors} visitors per burst${o.rampBursts > 1 ? ` (reached in ${o.rampBursts} bursts)` : ''}, ` +
       `${fixed(o.durationMs / 60_000, 2)} min, hold ${o.holdMs} ms, pause ${o.pauseMs} ms, ${o.messageBytes}-byte messages, minIdle ${o.minIdle}`,
+    `tunnel: ${o.plain ? 'plain TCP' : 'TLS'}; server YAML: ${(o.serverYaml ?? []).join(' ') || 'defaults'}; ` +
+      `server environment: ${env.join(' ') || 'as the runner'}`,
     `machine: ${r.machine.cpus} × ${r.machine.cpuModel}, Node ${r.machine.node}; open files ${r.machine.fileLimit.soft} ` +
       `(soft) / ${r.machine.fileLimit.hard} (hard); load average ${fixed(r.load.before, 2)} before, ${fixed(r.load.after, 2)} after`,
     `setup: server ready and every client online after ${fixed(r.startupMs / 1000)} s`,
@@ -105,9 +109,12 @@ export function formatReport(r: SoakResult): string {
     '',
     'bursts (ms; fds while every visitor was open; server RSS once every visitor was gone):',
   );
-  const widths = [4, 7, 11, 7, 7, 8, 8, 8, 8, 7, 7, 8, 8];
+  const widths = [4, 7, 11, 7, 7, 8, 8, 8, 8, 7, 7, 8, 8, 8, 8, 8];
   const header = ['#', 'at s', 'open', 'failed', 'active', 'open ms', 'setup50', 'setup99', 'rtrips'];
-  lines.push(pad([...header, 'close', 'settle', 'srv fds', 'RSS MiB'], widths));
+  // With gcAfterBursts: the server's JS heap used and external memory right after a full GC.
+  lines.push(
+    pad([...header, 'close', 'settle', 'srv fds', 'fds aft', 'RSS MiB', 'gc heap', 'gc ext'], widths),
+  );
   for (const b of r.bursts) {
     lines.push(
       pad(
@@ -124,7 +131,10 @@ export function formatReport(r: SoakResult): string {
           Math.round(b.closeMs),
           Math.round(b.settleMs),
           b.serverFds,
+          b.serverFdsAfter,
           fixed(b.serverRssAfter),
+          fixed(b.afterGc?.heapUsed ?? Number.NaN),
+          fixed(b.afterGc?.external ?? Number.NaN),
         ],
         widths,
       ),
@@ -156,6 +166,7 @@ export function formatReport(r: SoakResult): string {
       .map((p) => `${Math.round(p.t)} s ${fixed(p.value)}`)
       .join(', ')}`,
     '',
+    ...memoryLines(r),
   );
 
   const f = fairness(r);
@@ -185,4 +196,62 @@ export function formatReport(r: SoakResult): string {
     `shutdown: the server exited with code ${r.shutdown.code} ${Math.round(r.shutdown.ms)} ms after SIGTERM`,
   );
   return lines.join('\n');
+}
+
+/** The server's own memory samples (mem-sampler.ts), if it was loaded. */
+function memoryLines(r: SoakResult): string[] {
+  const samples = r.serverMemory.map((m) => ({ ...m, t: m.t - r.serverMemoryOffset }));
+  if (samples.length === 0) return [];
+  const parts = r.serverRssParts;
+  const widths = [7, 8, 8, 8, 8, 8, 9, 7, 7];
+  const lines = [
+    `server memory as it reports it (MiB; every ${r.options.memSampleMs} ms; t from the first burst; ` +
+      'off-heap = RSS − JS heap committed):',
+    pad(['t s', 'RSS', 'heap', 'heapTot', 'off-heap', 'external', 'arrayBuf', 'sockets', 'timers'], widths),
+  ];
+  for (const m of thin(samples, 24)) {
+    lines.push(
+      pad(
+        [
+          fixed(m.t, 0),
+          fixed(m.rss),
+          fixed(m.heapUsed),
+          fixed(m.heapTotal),
+          fixed(m.rss - m.heapTotal),
+          fixed(m.external),
+          fixed(m.arrayBuffers),
+          m.tcp,
+          m.timers,
+        ],
+        widths,
+      ),
+    );
+  }
+  const warm = samples.filter((m) => m.t >= r.slope.fromSecond);
+  const slope = (value: (m: (typeof samples)[number]) => number) =>
+    fixed(slopePerMinute(warm.map((m): Point => ({ t: m.t, value: value(m) }))), 2);
+  lines.push(
+    `  slopes from ${fixed(r.slope.fromSecond)} s (MiB/min): RSS ${slope((m) => m.rss)}, heap used ${slope((m) => m.heapUsed)}, ` +
+      `heap committed ${slope((m) => m.heapTotal)}, off-heap ${slope((m) => m.rss - m.heapTotal)}, external ${slope((m) => m.external)}`,
+  );
+  if (parts.length > 0) {
+    lines.push(
+      `  RSS by mapping (MiB; brk = glibc's main arena, anon = V8 heap, other arenas, big chunks): ${thin(
+        parts,
+        12,
+      )
+        .map(
+          (p) =>
+            `${Math.round(p.t)} s ${fixed(p.brk, 0)}/${fixed(p.anon, 0)}/${fixed(p.file, 0)}/${p.mappings}`,
+        )
+        .join(', ')} (brk/anon/file MiB/mappings)`,
+    );
+  }
+  // malloc_stats() output (soak.ts --malloc-stats) is summed up by soak.ts itself.
+  const other = r.serverStderr
+    .split('\n')
+    .filter((l) => l.trim() && !/^(Arena \d+:|Total \(incl|system bytes|in use bytes|max mmap)/.test(l));
+  if (other.length > 0) lines.push('server stderr (other than samples):', ...other);
+  lines.push('');
+  return lines;
 }

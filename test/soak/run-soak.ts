@@ -11,6 +11,7 @@ import { Fleet, type ServerHandle } from '../support/processes.ts';
 import { NodeChild } from './child.ts';
 import type { Counts, FleetCommand, FleetEvent } from './client-fleet.ts';
 import type { EchoCommand, EchoEvent } from './echo-target.ts';
+import { type MemSample, parseMemSamples } from './mem-sampler.ts';
 import { mappingPorts } from './ports.ts';
 import {
   cpuSeconds,
@@ -18,7 +19,9 @@ import {
   machineBusySeconds,
   openFds,
   type Point,
+  type RssParts,
   rssMiB,
+  rssParts,
   slopePerMinute,
 } from './proc-stats.ts';
 import { type BurstResult, ClientTally, runBurst } from './visitors.ts';
@@ -51,6 +54,34 @@ export interface SoakOptions {
   warmupMs: number;
   /** Extra top-level lines for the server's YAML (`limits: …`); the defaults otherwise. */
   serverYaml?: string[];
+  /** Extra environment for the server process only (MALLOC_ARENA_MAX=2, say). */
+  serverEnv?: Record<string, string>;
+  /** Clients connect to the server's plain tunnel port instead of TLS. */
+  plain?: boolean;
+  /**
+   * How often the server itself reports its memory (test/soak/mem-sampler.ts, loaded with
+   * --import): RSS, JS heap, external, arrayBuffers, sockets, timers. 0 or unset: not loaded.
+   */
+  memSampleMs?: number;
+  /**
+   * After each burst has settled, the server runs a full garbage collection and reports its
+   * memory (mem-sampler.ts, SIGUSR2): BurstRecord.afterGc. Costs the server one full GC a burst.
+   */
+  gcAfterBursts?: boolean;
+  /**
+   * Runs against the server's pid after the last burst, before the clients close (a diagnostic:
+   * soak.ts uses it to ask glibc for its malloc statistics through gdb).
+   */
+  atEnd?: (serverPid: number) => Promise<void>;
+  /**
+   * Runs against the server's pid after each burst has settled, before the pause, and once before
+   * the first burst with burst 0 (diagnostics).
+   */
+  afterBurst?: (serverPid: number, burst: number, at: number) => Promise<void>;
+  /** Runs against the server's pid once the clients have closed, before it is stopped. */
+  afterClose?: (serverPid: number) => Promise<void>;
+  /** Quiet time after the last burst, still sampling (idle channels are reaped meanwhile). */
+  tailMs?: number;
   /** Progress lines. */
   progress?: (line: string) => void;
 }
@@ -67,10 +98,14 @@ export interface BurstRecord extends BurstResult {
   fleetFds: number;
   /** After the burst, once the server and the target have let go of every visitor. */
   settleMs: number;
+  /** Server file descriptors once every visitor was gone (the pooled channels stay). */
+  serverFdsAfter: number;
   /** Seconds since the first burst started, when the memory after the burst was read. */
   settledAt: number;
   serverRssAfter: number;
   fleetRssAfter: number;
+  /** The server's memory right after a full GC once the burst had settled (gcAfterBursts). */
+  afterGc?: MemSample | undefined;
 }
 
 export interface SoakResult {
@@ -89,6 +124,14 @@ export interface SoakResult {
   serverRss: Point[];
   fleetRss: Point[];
   serverRssBaseline: number;
+  /** Where the server's RSS is (brk heap, anonymous, files), every memSampleMs, `t` as serverRss. */
+  serverRssParts: (RssParts & { t: number })[];
+  /** What the server reported of its own memory (memSampleMs), `t` from its start. */
+  serverMemory: MemSample[];
+  /** Seconds between the server's start (its samples' t = 0) and the first burst. */
+  serverMemoryOffset: number;
+  /** Server stderr lines that are not memory samples (malloc_stats output, say). */
+  serverStderr: string;
   /** Least-squares slopes after warm-up, MiB per minute. */
   slope: { afterBursts: number; samples: number; fromSecond: number };
   /** CPU seconds during the load phase. */
@@ -165,14 +208,17 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       key: randomBytes(32).toString('base64url'),
     }));
     say(`starting muon server with ${o.clients} licenses`);
-    const server = await fleet.server({
-      yaml: o.serverYaml ?? [],
-      licenses: clients.map((c) => ({
-        name: `soak-${c.index}`,
-        key: c.key,
-        mappings: [{ port: c.port, target: `127.0.0.1:${echoPort}` }],
-      })),
-    });
+    const serverStarted = performance.now();
+    const server = await withEnv(serverEnv(o), () =>
+      fleet.server({
+        yaml: o.serverYaml ?? [],
+        licenses: clients.map((c) => ({
+          name: `soak-${c.index}`,
+          key: c.key,
+          mappings: [{ port: c.port, target: `127.0.0.1:${echoPort}` }],
+        })),
+      }),
+    );
 
     const fleets = Array.from(
       { length: o.fleets },
@@ -189,8 +235,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     fleets.forEach((f, i) => {
       f.send({
         type: 'start',
-        server: { host: '127.0.0.1', port: server.tunnelPort },
-        fingerprint: server.fingerprint,
+        server: { host: '127.0.0.1', port: o.plain ? server.plainPort : server.tunnelPort },
+        fingerprint: o.plain ? false : server.fingerprint,
         clients: clients.filter((c) => c.index % o.fleets === i).map(({ index, key }) => ({ index, key })),
         minIdle: o.minIdle,
         wave: 20,
@@ -229,6 +275,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       startupNotes,
       startupMs,
       limit,
+      serverStarted,
     });
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup();
@@ -244,6 +291,49 @@ interface Stage {
   startupNotes: Counts;
   startupMs: number;
   limit: { soft: number; hard: number };
+  /** performance.now() when the server was spawned. */
+  serverStarted: number;
+}
+
+/** Asks the server for its `nth` full GC (mem-sampler.ts) and returns the sample it takes then. */
+async function collectGarbage(server: ServerHandle, nth: number): Promise<MemSample | undefined> {
+  const gcSamples = () => parseMemSamples(server.proc.stderr).filter((m) => m.gc);
+  server.proc.signal('SIGUSR2');
+  try {
+    await waitFor(() => gcSamples().length >= nth, 10_000, 'the server to report its memory after a GC');
+  } catch {
+    return undefined;
+  }
+  return gcSamples()[nth - 1];
+}
+
+/** The server's own environment: the options' serverEnv, and the memory sampler if asked for. */
+function serverEnv(o: SoakOptions): Record<string, string> {
+  const env = { ...o.serverEnv };
+  if (o.memSampleMs || o.gcAfterBursts) {
+    const sampler = join(import.meta.dirname, 'mem-sampler.ts');
+    env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? ''} --import=${sampler}`.trim();
+    env.SOAK_MEM_SAMPLE_MS = String(o.memSampleMs ?? 0);
+    if (o.gcAfterBursts) env.SOAK_MEM_GC = '1';
+  }
+  return env;
+}
+
+/**
+ * Runs `start` with `env` added to process.env, then restores it: the server is spawned from
+ * process.env (test/support/processes.ts), and nothing else is spawned meanwhile.
+ */
+async function withEnv<T>(env: Record<string, string>, start: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  try {
+    return await start();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
 }
 
 async function loadPhase(o: SoakOptions, s: Stage): Promise<SoakResult> {
@@ -259,6 +349,7 @@ async function loadPhase(o: SoakOptions, s: Stage): Promise<SoakResult> {
   const bursts: BurstRecord[] = [];
   const serverRss: Point[] = [];
   const fleetRss: Point[] = [];
+  const serverRssParts: (RssParts & { t: number })[] = [];
   const startedAt = new Date().toISOString();
   const loadBefore = loadavg()[0] ?? Number.NaN;
   const cpuBefore = {
@@ -280,6 +371,10 @@ async function loadPhase(o: SoakOptions, s: Stage): Promise<SoakResult> {
       try {
         serverRss.push({ t: at, value: await rssMiB(serverPid) });
         fleetRss.push({ t: at, value: await sumOver(fleetPids, rssMiB) });
+        const every = o.memSampleMs ? Math.max(1, Math.round(o.memSampleMs / o.sampleMs)) : 0;
+        if (every > 0 && serverRss.length % every === 1) {
+          serverRssParts.push({ t: at, ...(await rssParts(serverPid)) });
+        }
       } catch {
         // A process gone: the burst loop reports it.
       }
@@ -287,6 +382,7 @@ async function loadPhase(o: SoakOptions, s: Stage): Promise<SoakResult> {
   }, o.sampleMs);
 
   try {
+    await o.afterBurst?.(serverPid, 0, seconds());
     for (let n = 1; performance.now() - t0 < o.durationMs; n++) {
       if (!server.proc.running) {
         count(errors, 'server process exited');
@@ -348,17 +444,24 @@ async function loadPhase(o: SoakOptions, s: Stage): Promise<SoakResult> {
         serverFds,
         fleetFds,
         settleMs: performance.now() - settleStarted,
+        serverFdsAfter: await openFds(serverPid),
         settledAt: seconds(),
         serverRssAfter: await rssMiB(serverPid),
         fleetRssAfter: await sumOver(fleetPids, rssMiB),
+        ...(o.gcAfterBursts && { afterGc: await collectGarbage(server, bursts.length + 1) }),
       };
       bursts.push(record);
       say(
         `burst ${n} at ${at.toFixed(1)} s: ${result.open}/${visitors} open in ${Math.round(result.openMs)} ms, ` +
           `${result.roundTrips} round trips, ${result.failed} failed, server ${record.serverRssAfter.toFixed(1)} MiB, ` +
-          `${serverFds} fds`,
+          `${serverFds} fds (${record.serverFdsAfter} after)`,
       );
+      await o.afterBurst?.(serverPid, n, seconds());
       await new Promise((resolve) => setTimeout(resolve, o.pauseMs));
+    }
+    if (o.tailMs) {
+      say(`no visitors for ${o.tailMs / 1000} s`);
+      await new Promise((resolve) => setTimeout(resolve, o.tailMs));
     }
   } finally {
     clearInterval(sampler);
@@ -376,6 +479,7 @@ async function loadPhase(o: SoakOptions, s: Stage): Promise<SoakResult> {
     wall,
   };
   const serverFdsAfter = await openFds(serverPid);
+  await o.atEnd?.(serverPid);
 
   // Anything the server or a client warned about while under load is an error.
   for (const line of server.proc.logs().slice(s.serverLogsBefore)) {
@@ -396,8 +500,10 @@ async function loadPhase(o: SoakOptions, s: Stage): Promise<SoakResult> {
     await f.next('closed', 30_000);
     f.child.disconnect();
   }
+  await o.afterClose?.(serverPid);
   const stopStarted = performance.now();
   const exit = await server.proc.stop(10_000);
+  const serverStderr = server.proc.stderr;
   const shutdown = { ms: performance.now() - stopStarted, code: exit.code };
   if (exit.code !== 0) count(errors, `server exit code ${exit.code} (signal ${exit.signal})`);
 
@@ -420,6 +526,13 @@ async function loadPhase(o: SoakOptions, s: Stage): Promise<SoakResult> {
     serverRss,
     fleetRss,
     serverRssBaseline,
+    serverRssParts,
+    serverMemory: parseMemSamples(serverStderr),
+    serverMemoryOffset: (t0 - s.serverStarted) / 1000,
+    serverStderr: serverStderr
+      .split('\n')
+      .filter((line) => line && !line.startsWith('soak-mem '))
+      .join('\n'),
     slope: {
       afterBursts: slopePerMinute(warm.map((b) => ({ t: b.settledAt, value: b.serverRssAfter }))),
       samples: slopePerMinute(serverRss.filter((p) => p.t >= fromSecond)),

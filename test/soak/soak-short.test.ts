@@ -1,7 +1,8 @@
 // The short form of the soak suite (test/soak/soak.ts runs the long one): a real `muon server`
 // process with 100 clients and bursts of 1,000 visitors for 20 s. Every visitor is served and
-// closed without an error and no client gets much less service than the others. That the server's
-// memory after the last burst stays near that after the first is a known open problem (todo).
+// closed without an error and no client gets much less service than the others; the server keeps
+// no more sockets after the last burst than after the first, no more JS heap (after a full GC)
+// and not much more resident memory.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -24,6 +25,7 @@ test('100 clients, bursts of 1,000 visitors for 20 s: no error, every client ser
     burstTimeoutMs: 15_000,
     sampleMs: 500,
     warmupMs: 7000,
+    gcAfterBursts: true,
   });
   for (const line of formatReport(result).split('\n')) t.diagnostic(line);
 
@@ -37,21 +39,40 @@ test('100 clients, bursts of 1,000 visitors for 20 s: no error, every client ser
     assert.equal(tally.served, served, `client ${client} served each of its visitors`);
   });
 
-  const first = result.bursts[0]?.serverRssAfter ?? Number.NaN;
-  const last = result.bursts[result.bursts.length - 1]?.serverRssAfter ?? Number.NaN;
-  await t.test(
-    'server memory after the last burst within +30 % of the first',
-    {
-      todo:
-        'RSS grows under repeated bursts (+13–39 % in 20 s here; +25–39 MiB/min over 3–8 min soak runs) ' +
-        'while the JS heap stays flat: not yet explained (docs/security.md, Under load)',
-    },
-    () => {
-      assert.ok(
-        last < first * 1.3,
-        `server RSS after the last burst (${last} MiB) vs the first (${first} MiB)`,
-      );
-    },
+  const first = result.bursts[0];
+  const last = result.bursts[result.bursts.length - 1];
+  for (const b of result.bursts) {
+    t.diagnostic(
+      `burst ${b.n}: fds ${b.serverFdsAfter}, RSS ${b.serverRssAfter.toFixed(1)} MiB, after a full GC: ` +
+        `heap ${b.afterGc?.heapUsed} MiB, external ${b.afterGc?.external} MiB, arrayBuffers ${b.afterGc?.arrayBuffers} MiB`,
+    );
+  }
+  assert.ok(first && last);
+  assert.ok(
+    result.bursts.every((b) => b.serverFdsAfter <= first.serverFdsAfter + 100),
+    `server fds after each burst at most one a client above those after the first (${first.serverFdsAfter}): ` +
+      result.bursts.map((b) => b.serverFdsAfter).join(', '),
+  );
+  // The JS heap the server keeps (after a full GC) once a burst is gone. From the second burst:
+  // after the first it held 0.2–6.3 MiB more in these runs (one-time code and feedback).
+  // Seen on 2026-11-24: +0.2 to +0.4 MiB from the second burst to the last, in 5 runs. Keeping
+  // every visitor's socket by mistake (a Set never emptied, tried on purpose) added 2.3 MiB a
+  // burst of 1,000 and failed here.
+  const second = result.bursts[1];
+  assert.ok(second?.afterGc && last.afterGc, 'the server reported its memory after a GC');
+  assert.ok(
+    last.afterGc.heapUsed - second.afterGc.heapUsed < 3,
+    `JS heap kept after a full GC grew by less than 3 MiB from the second burst to the last: ` +
+      `${second.afterGc.heapUsed} -> ${last.afterGc.heapUsed} MiB`,
+  );
+  // RSS after the last burst against the first. With a full GC after each burst (no garbage
+  // waiting, V8 does not grow its heap for it) it rose +1.3 % to +9.3 % in 5 runs on
+  // 2026-11-24. Keeping 16 KiB for each visitor, on purpose, failed here (+46 %). Without those
+  // GCs it rises 13–39 % in 20 s, toward a ceiling set by the TLS channels open at once
+  // (docs/security.md, "Memory").
+  assert.ok(
+    last.serverRssAfter < first.serverRssAfter * 1.25,
+    `server RSS after the last burst (${last.serverRssAfter} MiB) within +25 % of the first (${first.serverRssAfter} MiB)`,
   );
 
   const f = fairness(result);
