@@ -4,6 +4,8 @@
 #   MUON_TEST_CHROMIUM=$(sh scripts/chromium.sh) node --test test/console/*.test.ts
 # playwright-core drives it; `npx playwright install` is not used (it downloads from the Internet).
 set -eu
+# Debian keeps apt-get and the admin tools in sbin, which a non-login PATH may lack.
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 say() { echo "chromium.sh: $*" >&2; }
 

@@ -6,6 +6,8 @@
 # The tests find the package's own test CA (minica) beside it through dpkg; nothing is downloaded
 # but the Debian package.
 set -eu
+# Debian keeps apt-get and the admin tools in sbin, which a non-login PATH may lack.
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 say() { echo "pebble.sh: $*" >&2; }
 

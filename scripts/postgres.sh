@@ -5,6 +5,8 @@
 #   MUON_TEST_PG_URL=$(sh scripts/postgres.sh) node --test 'test/store/*.test.ts'
 # Needs root (or sudo) for apt-get and for acting as the `postgres` system user.
 set -eu
+# Debian keeps apt-get and the admin tools in sbin, which a non-login PATH may lack.
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 db=muon_test
 password=${MUON_TEST_PG_PASSWORD:-muon_test}

@@ -3,6 +3,8 @@
 # Run through scripts/with-node.sh (npm test does that), which provides Node 24 and dependencies.
 set -eu
 cd "$(dirname "$0")/.."
+# Tests use `ip` (a private network namespace), which Debian keeps in sbin.
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 echo "== biome (format + lint)"
 biome check .
 echo "== tsc --noEmit (server) and vue-tsc --noEmit (console)"
