@@ -1,7 +1,10 @@
 // The built web console (console/dist), read into memory once at start and served with its
 // caching rules: file names under /assets carry a content hash, so they are cached for a year;
 // index.html is revalidated on every load (ETag), so a new build shows at once. Every other
-// GET outside /api answers index.html, so the console's own routes survive a reload.
+// GET outside /api answers index.html, so the console's own routes survive a reload. Brotli
+// runs at quality 5, on the main thread: for this console 11 ms against 280 ms at the highest
+// level, for a 7 % larger download (75 against 80 KB); compressing on the thread pool instead
+// would free the start but leave each pool thread's allocator arena resident (+9 MB idle).
 
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
@@ -62,7 +65,7 @@ export class ConsoleAssets {
       files.set(path, {
         body,
         br: compress
-          ? new Uint8Array(brotliCompressSync(body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11 } }))
+          ? new Uint8Array(brotliCompressSync(body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 5 } }))
           : undefined,
         gzip: compress ? new Uint8Array(gzipSync(body, { level: 9 })) : undefined,
         type: TYPES[ext] ?? 'application/octet-stream',
