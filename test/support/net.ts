@@ -3,13 +3,27 @@
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 
+/**
+ * Ports freePort() has handed out in this process. The kernel may offer a port it just gave out
+ * (and saw closed) again, so two calls in a row can return the same one; a test that maps both
+ * would then fail for a reason of its own making.
+ */
+const handedOut = new Set<number>();
+
+/** A port that was free a moment ago on 127.0.0.1, never one this process was given before. */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('freePort: no new port in 100 attempts');
 }
 
 export interface TestServer {
