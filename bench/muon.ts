@@ -39,6 +39,14 @@ export function cliPath(root: string): string {
   return join(root, 'dist', 'muon.js');
 }
 
+/**
+ * Node options for Muon's server and client only (not the load generator or the target), from
+ * MUON_BENCH_NODE_OPTIONS, e.g. "--max-semi-space-size=1": to compare runtime settings.
+ */
+function muonNodeOptions(): string[] {
+  return (process.env.MUON_BENCH_NODE_OPTIONS ?? '').split(/\s+/).filter((o) => o !== '');
+}
+
 /** Brings the bundle up to date (a no-op when it is) and says whether it is there. */
 export function muonAvailable(root: string): boolean {
   const built = spawnSync('sh', [join(root, 'scripts', 'build-server.sh')], { stdio: 'inherit' });
@@ -180,7 +188,11 @@ export async function startMuon(
       },
     );
 
-    const server = spawnNode([cliPath(root), 'server', '--config', configFile], root, spawn);
+    const server = spawnNode(
+      [...muonNodeOptions(), cliPath(root), 'server', '--config', configFile],
+      root,
+      spawn,
+    );
     children.push(server);
     // Ready line (JSON on stdout) carries the fingerprint; stderr may also print it first.
     let fingerprint: string | undefined;
@@ -197,7 +209,11 @@ export async function startMuon(
       mode === 'tls'
         ? ['--server', `127.0.0.1:${tunnelPort}`, '--fingerprint', fingerprint ?? '']
         : ['--server', `127.0.0.1:${plainPort}`, '--plain'];
-    const client = spawnNode([cliPath(root), 'client', ...serverArgs, '--license', key], root, spawn);
+    const client = spawnNode(
+      [...muonNodeOptions(), cliPath(root), 'client', ...serverArgs, '--license', key],
+      root,
+      spawn,
+    );
     children.push(client);
     await client.waitFor('client online', START_TIMEOUT_MS, (line) =>
       parseJsonLine(line)?.msg === 'client online' ? true : undefined,
