@@ -136,7 +136,7 @@ export class ClientProxyChannel {
       port: msg.targetPort,
       timeoutMs: this.#connectTimeoutMs,
       onConnected: () => this.framed.send({ type: 'CONNECTED' }),
-      onFailed: (message) => this.#owner.targetFailed(msg, 'MUON_ERR_TARGET_UNREACHABLE', message),
+      onFailed: (code, message) => this.#owner.targetFailed(msg, code, message),
     });
     const relay = new DatagramRelay(target, this.framed, {
       idleTimeoutMs: msg.idleTimeoutMs > 0 ? msg.idleTimeoutMs : DEFAULT_UDP_IDLE_MS,

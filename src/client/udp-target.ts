@@ -6,6 +6,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { DatagramQueue } from '../net/datagram-queue.ts';
 import type { DatagramEndpoint } from '../net/datagram-relay.ts';
+import { isOutOfFiles } from '../net/out-of-files.ts';
 import type { LocalFailure } from '../net/relay.ts';
 
 /** Bytes the socket may hold unsent; datagrams beyond that are dropped, not queued. */
@@ -18,9 +19,14 @@ export interface UdpTargetOptions {
   timeoutMs: number;
   /** The socket is ready: the session may answer CONNECTED (called before any datagram arrives). */
   onConnected: () => void;
-  /** The target could not be reached (for the log); the session then ends with TARGET_UNREACHABLE. */
-  onFailed: (message: string) => void;
+  /**
+   * The target could not be reached (for the log); the session then ends with `code`:
+   * TARGET_UNREACHABLE, or OUT_OF_FILES when this process had no descriptor left for the socket.
+   */
+  onFailed: (code: TargetFailureCode, message: string) => void;
 }
+
+export type TargetFailureCode = 'MUON_ERR_TARGET_UNREACHABLE' | 'MUON_ERR_OUT_OF_FILES';
 
 const ignore = () => {};
 
@@ -39,12 +45,13 @@ export class UdpTarget implements DatagramEndpoint {
   /** Resolves and connects, then delivers the target's datagrams to `onDatagram`. */
   start(onDatagram: (datagram: Buffer) => void, onClosed: (failure: LocalFailure) => void): void {
     const { host, port, timeoutMs } = this.#o;
-    const fail = (reason: string) => {
+    const fail = (reason: string, error?: unknown) => {
       if (this.#closed) return;
       const message = `cannot reach UDP ${host}:${port}: ${reason}`;
+      const code = isOutOfFiles(error) ? 'MUON_ERR_OUT_OF_FILES' : 'MUON_ERR_TARGET_UNREACHABLE';
       this.close();
-      this.#o.onFailed(message);
-      onClosed({ code: 'MUON_ERR_TARGET_UNREACHABLE', message });
+      this.#o.onFailed(code, message);
+      onClosed({ code, message });
     };
     this.#timer = setTimeout(() => fail(`timed out after ${timeoutMs} ms`), timeoutMs);
     lookup(host).then(
@@ -52,7 +59,7 @@ export class UdpTarget implements DatagramEndpoint {
         if (this.#closed) return;
         const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
         this.#socket = socket;
-        socket.once('error', (error: NodeJS.ErrnoException) => fail(error.code ?? error.message));
+        socket.once('error', (error: NodeJS.ErrnoException) => fail(error.code ?? error.message, error));
         socket.connect(port, address, () => {
           if (this.#closed) return;
           clearTimeout(this.#timer);
@@ -66,7 +73,7 @@ export class UdpTarget implements DatagramEndpoint {
           socket.on('message', (datagram) => onDatagram(datagram));
         });
       },
-      (error: NodeJS.ErrnoException) => fail(error.code ?? error.message),
+      (error: NodeJS.ErrnoException) => fail(error.code ?? error.message, error),
     );
   }
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { dial, echoServer, freePort, type TestServer, waitFor } from '../support/net.ts';
 import { echoes, type LogLine, MuonProcess } from '../support/processes.ts';
+import { freeUdpPort, udpEcho, udpSocket } from '../support/udp.ts';
 
 const KEY = 'fault-files-license-key-0123456789abcdef';
 /** Far below what the visitors need: a process starts with some 25 descriptors in use. */
@@ -20,7 +21,11 @@ const VISITORS = 60;
 interface Setup {
   server: MuonProcess;
   client: MuonProcess;
+  /** Public TCP port, to the echo service. */
   port: number;
+  /** Public UDP port, to a UDP echo service on `udpTarget`. */
+  udpPort: number;
+  udpTarget: number;
 }
 
 /** An echo target, a server and a client on loopback, one of them under LIMIT; all cleaned up after `t`. */
@@ -38,7 +43,8 @@ async function start(
     await rm(dir, { recursive: true, force: true });
   });
   echo = await echoServer();
-  const [port, tunnelPort] = await Promise.all([freePort(), freePort()]);
+  const udpTarget = (await udpEcho(t)).port;
+  const [port, tunnelPort, udpPort] = await Promise.all([freePort(), freePort(), freeUdpPort()]);
   const serverFile = join(dir, 'server.yaml');
   await writeFile(
     serverFile,
@@ -52,7 +58,9 @@ async function start(
       'licenses:',
       '  - name: lab',
       `    key: ${JSON.stringify(KEY)}`,
-      `    mappings: [{ protocol: tcp, port: ${port}, target: "127.0.0.1:${echo.port}" }]`,
+      '    mappings:',
+      `      - { protocol: tcp, port: ${port}, target: "127.0.0.1:${echo.port}" }`,
+      `      - { protocol: udp, port: ${udpPort}, target: "127.0.0.1:${udpTarget}" }`,
       '',
     ].join('\n'),
     { mode: 0o600 },
@@ -77,7 +85,7 @@ async function start(
   children.push(client);
   await client.waitForLog('client online');
   assert.equal(await echoes(port), true, 'a visitor is served before the flood');
-  return { server, client, port };
+  return { server, client, port, udpPort, udpTarget };
 }
 
 type Outcome = 'served' | 'closed';
@@ -195,5 +203,31 @@ test('a client at its open-file limit stays up, logs MUON_ERR_OUT_OF_FILES with 
 
   await servesAgain(port, sockets);
   assert.equal(client.running, true);
+  assert.doesNotMatch(client.stderr, /Error|uncaught/i, 'nothing thrown');
+});
+
+test('a client at its open-file limit names MUON_ERR_OUT_OF_FILES, not an unreachable target, for UDP sessions it cannot open a socket for', {
+  timeout: 30_000,
+}, async (t) => {
+  const { client, udpPort, udpTarget } = await start(t, 'client');
+  // Each visitor address is a UDP session of its own: a proxy channel and a socket on the client.
+  const visitors = await Promise.all(Array.from({ length: VISITORS }, () => udpSocket(t)));
+  const dialFailed = (l: LogLine) => String(l.msg).includes(`cannot dial 127.0.0.1:${udpTarget}`);
+  // Datagrams may be dropped on the way while the client is out of descriptors: keep sending.
+  const send = () => {
+    for (const visitor of visitors) visitor.send('ping', udpPort, '127.0.0.1');
+  };
+  send();
+  const resend = setInterval(send, 200);
+  t.after(() => clearInterval(resend));
+  await waitFor(
+    () => outOfFilesLines(client).some(dialFailed),
+    15_000,
+    'the client to say it has no descriptor for a UDP target socket',
+  );
+  clearInterval(resend);
+  assert.equal(client.running, true, `the client is still running:\n${client.stderr}`);
+  const blamed = client.logs().filter((l) => l.code === 'MUON_ERR_TARGET_UNREACHABLE');
+  assert.deepEqual(blamed, [], 'no UDP session is blamed on the target');
   assert.doesNotMatch(client.stderr, /Error|uncaught/i, 'nothing thrown');
 });
