@@ -77,6 +77,18 @@ async function closeTimes(
   return Promise.all(attackers.map(async (a) => (await within(a.closed, ms, Number.NaN)) - from(a)));
 }
 
+/**
+ * Whether random bytes begin like a record whose rest is still on its way, which the TLS port
+ * must wait for (a slow client looks the same) until the handshake timeout: a TLS record header
+ * (content type 0x14–0x18, major version 3), or an SSLv2-style ClientHello header (high bit set,
+ * message type 1 in the third byte), which OpenSSL still accepts as a first record. About one
+ * random burst in 500 begins so; a run of the suite once met one (closed after 1,508 ms).
+ */
+function beginsLikeARecord(bytes: Buffer): boolean {
+  const [first = 0, second = 0, third = 0] = bytes;
+  return (first >= 0x14 && first <= 0x18 && second === 0x03) || ((first & 0x80) !== 0 && third === 0x01);
+}
+
 function tally(values: Array<string | undefined>): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const v of values) counts[v ?? 'none'] = (counts[v ?? 'none'] ?? 0) + 1;
@@ -121,22 +133,28 @@ describe('hostile input on the tunnel ports of a running server', () => {
     assert.equal(client.logsOf('client online').length, 1, 'the honest client never had to reconnect');
   }
 
-  test('random bytes: 50 connections on the plain port get MUON_ERR_BAD_MAGIC and 20 on the TLS port are dropped, each within 1 s', async (t) => {
+  test('random bytes: 50 connections on the plain port get MUON_ERR_BAD_MAGIC and 20 on the TLS port are dropped, each within 1 s (at the handshake timeout when they begin like a longer record)', async (t) => {
     const since = { ok: honest.ok };
     const plain = await many(50, server.plainPort);
     const tls = await many(20, server.tunnelPort, 20, false);
     attackers.push(...plain, ...tls);
     const sentAt = new Map<Attacker, number>();
+    const recordLike = new Set<Attacker>();
     for (const a of [...plain, ...tls]) {
-      a.write(randomBytes(4096));
+      const garbage = randomBytes(4096);
+      if (tls.includes(a) && beginsLikeARecord(garbage)) recordLike.add(a);
+      a.write(garbage);
       sentAt.set(a, performance.now());
     }
-    const times = await closeTimes([...plain, ...tls], (a) => sentAt.get(a) ?? 0, 3000);
+    const all = [...plain, ...tls];
+    const times = await closeTimes(all, (a) => sentAt.get(a) ?? 0, TIMEOUT_BOUND_MS + 500);
+    t.diagnostic(`TLS connections whose bytes began like a record: ${recordLike.size}`);
     t.diagnostic(`closed after the garbage (ms): ${JSON.stringify(spread(times))}`);
     t.diagnostic(`plain-port answers: ${JSON.stringify(tally(plain.map((a) => a.code)))}`);
+    const bound = (a: Attacker) => (recordLike.has(a) ? TIMEOUT_BOUND_MS : PROMPT_MS);
     assert.ok(
-      times.every((ms) => ms <= PROMPT_MS),
-      `closed within ${PROMPT_MS} ms: ${times.map(Math.round)}`,
+      all.every((a, i) => (times[i] ?? Number.NaN) <= bound(a)),
+      `closed within ${PROMPT_MS} ms (${TIMEOUT_BOUND_MS} ms if record-like): ${times.map(Math.round)}`,
     );
     assert.deepEqual(tally(plain.map((a) => a.code)), { MUON_ERR_BAD_MAGIC: 50 });
     honestUnharmed(t, since);
