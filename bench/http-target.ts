@@ -2,8 +2,8 @@
 // 2-byte body. Its own process, so the TCP target's baseline RSS does not carry node:http.
 // Prints one JSON line {"event":"ready","port":N}; exits on SIGTERM or when stdin ends.
 
-import { fstatSync } from 'node:fs';
 import http from 'node:http';
+import { onParentGone } from './parent-watch.ts';
 
 const BODY = Buffer.from('ok');
 
@@ -23,12 +23,7 @@ async function main(): Promise<void> {
   const quit = (): void => process.exit(0);
   process.once('SIGTERM', quit);
   process.once('SIGINT', quit);
-  // Exit with the parent, as target.ts does (stdin is a pipe from run.ts).
-  if (fstatSync(0).isFIFO()) {
-    process.stdin.once('end', quit);
-    process.stdin.once('error', quit);
-    process.stdin.resume();
-  }
+  onParentGone(quit);
 }
 
 if (import.meta.main) {

@@ -8,9 +8,9 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
-import { type Child, parseJsonLine, type SpawnOptions, spawnNode } from './child.ts';
+import { parseJsonLine, type SpawnOptions, spawnNode } from './child.ts';
 import type { TunnelMode } from './report.ts';
-import { makeTempDir, removeTempDir } from './temp-dirs.ts';
+import { ChildGroup } from './temp-dirs.ts';
 
 /** Ports of the four target services (see target.ts); also the shape of the public ports. */
 export interface ServicePorts {
@@ -142,17 +142,9 @@ export async function startMuon(
   extra: Readonly<Record<string, number>> = {},
   spawn: SpawnOptions = {},
 ): Promise<RunningMuon> {
-  const dir = await makeTempDir('muon-bench-');
-  const children: Child[] = [];
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopped ??= (async () => {
-      // Client first, so the server does not spend the shutdown on reconnect attempts.
-      for (const child of [...children].reverse()) await child.stop();
-      await removeTempDir(dir);
-    })();
-    return stopped;
-  };
+  const group = await ChildGroup.create('muon-bench-');
+  const dir = group.dir;
+  const stop = (): Promise<void> => group.stop();
   try {
     const extraNames = Object.keys(extra);
     const ports = await freePorts(7 + extraNames.length);
@@ -193,7 +185,7 @@ export async function startMuon(
       root,
       spawn,
     );
-    children.push(server);
+    group.add(server);
     // Ready line (JSON on stdout) carries the fingerprint; stderr may also print it first.
     let fingerprint: string | undefined;
     await server.waitFor('muon server ready', START_TIMEOUT_MS, (line) => {
@@ -214,7 +206,7 @@ export async function startMuon(
       root,
       spawn,
     );
-    children.push(client);
+    group.add(client);
     await client.waitFor('client online', START_TIMEOUT_MS, (line) =>
       parseJsonLine(line)?.msg === 'client online' ? true : undefined,
     );

@@ -5,11 +5,11 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { type Child, runCommand, type SpawnOptions, spawnProcess } from './child.ts';
+import { runCommand, type SpawnOptions, spawnProcess } from './child.ts';
 import { freePorts, waitForRoundTrip } from './muon.ts';
 import { findTool } from './peers.ts';
 import { processTree } from './proc.ts';
-import { makeTempDir, removeTempDir } from './temp-dirs.ts';
+import { ChildGroup } from './temp-dirs.ts';
 
 export interface RunningSsh {
   /** Public (forwarded) port of each target, by the names they were given. */
@@ -74,16 +74,9 @@ export async function startSshTunnel(
   const sshKeygen = findTool('ssh-keygen');
   if (sshd === undefined || ssh === undefined || sshKeygen === undefined)
     throw new Error('OpenSSH not installed');
-  const dir = await makeTempDir('muon-bench-ssh-');
-  const children: Child[] = [];
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopped ??= (async () => {
-      for (const child of [...children].reverse()) await child.stop();
-      await removeTempDir(dir);
-    })();
-    return stopped;
-  };
+  const group = await ChildGroup.create('muon-bench-ssh-');
+  const dir = group.dir;
+  const stop = (): Promise<void> => group.stop();
   try {
     const names = Object.keys(targets);
     const [sshPort = 0, ...publicList] = await freePorts(1 + names.length);
@@ -96,7 +89,7 @@ export async function startSshTunnel(
 
     // -D: stay in the foreground (our child); -e: log to stderr; sshd needs an absolute path.
     const server = spawnProcess(sshd, ['-D', '-e', '-f', join(dir, 'sshd_config')], dir, spawn);
-    children.push(server);
+    group.add(server);
     try {
       await server.waitFor('sshd', START_TIMEOUT_MS, (line) =>
         line.includes('Server listening on') ? true : undefined,
@@ -132,7 +125,7 @@ export async function startSshTunnel(
     for (const [key, value] of Object.entries(options)) args.push('-o', `${key}=${value}`);
     args.push(...forwards, `${userInfo().username}@127.0.0.1`);
     const client = spawnProcess(ssh, args, dir, spawn);
-    children.push(client);
+    group.add(client);
 
     const echo = ports[echoName];
     if (echo === undefined) throw new Error(`no target named ${echoName}`);

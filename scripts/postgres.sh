@@ -5,29 +5,16 @@
 #   MUON_TEST_PG_URL=$(sh scripts/postgres.sh) node --test 'test/store/*.test.ts'
 # Needs root (or sudo) for apt-get and for acting as the `postgres` system user.
 set -eu
-# Debian keeps apt-get and the admin tools in sbin, which a non-login PATH may lack.
-PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 db=muon_test
 password=${MUON_TEST_PG_PASSWORD:-muon_test}
 
 say() { echo "postgres.sh: $*" >&2; }
-
-if [ "$(id -u)" -eq 0 ]; then
-  as_root() { "$@"; }
-else
-  as_root() { sudo "$@"; }
-fi
+. "$(dirname "$0")/apt.sh"
 as_postgres() { as_root runuser -u postgres -- "$@"; }
 
 if ! command -v pg_lsclusters >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
-  # Refresh the package lists only when apt does not know the package yet.
-  if ! apt-cache policy postgresql 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-    say "apt-get update"
-    as_root apt-get update -qq >&2
-  fi
-  say "installing postgresql"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+  apt_install postgresql
 fi
 
 # The first cluster of the newest installed version; create one if the package left none.

@@ -205,17 +205,18 @@ export class CertificateManager {
     // Once ACME issued one, uploads are refused while `acme` is on: the certificate is ours.
     const ours = previous.issuedAt !== null;
     const reason = orderReason(domain.certificate, names, now, this.#renewBeforeMs, ours);
+    const valid = (renewAt: Date): AcmeStatus => ({
+      ...previous,
+      state: 'valid',
+      names,
+      skipped,
+      failures: 0,
+      retryAt: null,
+      renewAfter: renewAt.toISOString(),
+    });
     if (reason === undefined && domain.certificate) {
       const renewAt = renewAfter(domain.certificate, this.#renewBeforeMs, ours);
-      await this.#saveStatus(domain, {
-        ...previous,
-        state: 'valid',
-        names,
-        skipped,
-        failures: 0,
-        retryAt: null,
-        renewAfter: renewAt.toISOString(),
-      });
+      await this.#saveStatus(domain, valid(renewAt));
       return renewAt.getTime() - now.getTime();
     }
     const namesChanged = !sameNames(previous.names, names);
@@ -230,16 +231,7 @@ export class CertificateManager {
       if (this.#closed) return Number.POSITIVE_INFINITY;
       const info = await describeCertificate(issued.cert);
       const renewAt = renewAfter(info, this.#renewBeforeMs, true);
-      const status: AcmeStatus = {
-        ...previous,
-        state: 'valid',
-        names,
-        skipped,
-        failures: 0,
-        retryAt: null,
-        renewAfter: renewAt.toISOString(),
-        issuedAt: now.toISOString(),
-      };
+      const status: AcmeStatus = { ...valid(renewAt), issuedAt: now.toISOString() };
       if (await this.#options.store.saveCertificate(domain.id, issued, status)) {
         this.#log.info(
           { domain: domain.name, names, reason, notAfter: info.notAfter.toISOString() },

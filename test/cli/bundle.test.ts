@@ -15,7 +15,9 @@ const ROOT = join(import.meta.dirname, '../..');
 const KEY = 'bundle-test-license-key-0123456789abcdef';
 const run = promisify(execFile);
 
-test('the bundle is built from the current sources', { timeout: 60_000 }, async () => {
+test('the bundle, brought up to date by scripts/build-server.sh, runs and reports the package version', {
+  timeout: 60_000,
+}, async () => {
   // A no-op when dist/muon.js is current (scripts/with-node.sh built it before the tests).
   await run('sh', [join(ROOT, 'scripts/build-server.sh')], { cwd: ROOT });
   const { stdout } = await run(process.execPath, [BUNDLE, '--version']);

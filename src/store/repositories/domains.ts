@@ -249,13 +249,7 @@ export class DomainRepository {
 
   /** ACME by HTTP-01 cannot issue wildcards: no wildcard https host name may rely on it. */
   async #checkNoWildcards(db: Kysely<Database>, id: number, name: string): Promise<void> {
-    const hosts = await db
-      .selectFrom('mapping_hosts')
-      .select('hostname')
-      .where('domain_id', '=', id)
-      .where('protocol', '=', 'https')
-      .execute();
-    const wildcards = hosts.map((h) => h.hostname).filter(isWildcard);
+    const wildcards = (await httpsHostnames(db, id)).filter(isWildcard);
     if (wildcards.length === 0) return;
     throw invalid(
       'acme',
@@ -266,13 +260,9 @@ export class DomainRepository {
 
   /** A new certificate (or none) must still serve every https host name under the domain. */
   async #checkHttpsHosts(db: Kysely<Database>, id: number, info: CertificateInfo | null): Promise<void> {
-    const hosts = await db
-      .selectFrom('mapping_hosts')
-      .select('hostname')
-      .where('domain_id', '=', id)
-      .where('protocol', '=', 'https')
-      .execute();
-    const uncovered = hosts.map((h) => h.hostname).filter((h) => !info || !certificateCovers(info.names, h));
+    const uncovered = (await httpsHostnames(db, id)).filter(
+      (h) => !info || !certificateCovers(info.names, h),
+    );
     if (uncovered.length === 0) return;
     throw invalid(
       'certificate',
@@ -281,4 +271,15 @@ export class DomainRepository {
         : `https mappings use this domain (${uncovered.slice(0, 5).join(', ')}): it needs a certificate`,
     );
   }
+}
+
+/** The https host names of mappings under domain `id`. */
+async function httpsHostnames(db: Kysely<Database>, id: number): Promise<string[]> {
+  const hosts = await db
+    .selectFrom('mapping_hosts')
+    .select('hostname')
+    .where('domain_id', '=', id)
+    .where('protocol', '=', 'https')
+    .execute();
+  return hosts.map((h) => h.hostname);
 }
