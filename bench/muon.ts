@@ -47,6 +47,14 @@ function muonNodeOptions(): string[] {
   return (process.env.MUON_BENCH_NODE_OPTIONS ?? '').split(/\s+/).filter((o) => o !== '');
 }
 
+/**
+ * MUON_BENCH_POOLED=1: the client uses one proxy channel per visitor (`pool.mux: false`) instead of
+ * the multiplexed carrier, to compare the two data paths.
+ */
+function pooledChannels(): boolean {
+  return process.env.MUON_BENCH_POOLED === '1';
+}
+
 /** Brings the bundle up to date (a no-op when it is) and says whether it is there. */
 export function muonAvailable(root: string): boolean {
   const built = spawnSync('sh', [join(root, 'scripts', 'build-server.sh')], { stdio: 'inherit' });
@@ -201,8 +209,14 @@ export async function startMuon(
       mode === 'tls'
         ? ['--server', `127.0.0.1:${tunnelPort}`, '--fingerprint', fingerprint ?? '']
         : ['--server', `127.0.0.1:${plainPort}`, '--plain'];
+    const clientConfig: string[] = [];
+    if (pooledChannels()) {
+      const file = join(dir, 'client.yaml');
+      await writeFile(file, 'pool:\n  mux: false\n', { mode: 0o600 });
+      clientConfig.push('--config', file);
+    }
     const client = spawnNode(
-      [...muonNodeOptions(), cliPath(root), 'client', ...serverArgs, '--license', key],
+      [...muonNodeOptions(), cliPath(root), 'client', ...clientConfig, ...serverArgs, '--license', key],
       root,
       spawn,
     );

@@ -76,7 +76,7 @@ export class ClientSession {
         proof: clientProof(options.licenseKey, serverNonce, clientNonce, keyId),
         clientVersion: CLIENT_VERSION,
         minIdleChannels: options.minIdleChannels,
-        features: Features.UDP | Features.PROXY_PROTOCOL,
+        features: Features.UDP | Features.PROXY_PROTOCOL | (options.mux ? Features.MUX : 0),
       });
       const reply = await nextMessage(framed, options.handshakeTimeoutMs);
       if (reply.type !== 'AUTH_OK')
@@ -93,6 +93,7 @@ export class ClientSession {
         targetConnectTimeoutMs: options.targetConnectTimeoutMs,
         dial,
         logger: options.logger,
+        mux: options.mux && ((reply.features ?? 0) & Features.MUX) !== 0,
       });
       const session = new ClientSession(framed, {
         mappings: reply.mappings,

@@ -26,6 +26,11 @@ export interface TunnelClientOptions {
   reconnectInitialDelayMs: number;
   reconnectMaxDelayMs: number;
   maxFrameSize: number;
+  /**
+   * Carry every session as a stream of one multiplexed carrier when the server allows it (the
+   * default), instead of one proxy channel per session.
+   */
+  mux: boolean;
 }
 
 export const CLIENT_DEFAULTS = {
@@ -36,4 +41,5 @@ export const CLIENT_DEFAULTS = {
   reconnectInitialDelayMs: 500,
   reconnectMaxDelayMs: 30_000,
   maxFrameSize: 1024 * 1024,
+  mux: true,
 } as const satisfies Partial<TunnelClientOptions>;

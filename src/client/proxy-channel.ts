@@ -5,8 +5,8 @@
 
 import { connect, type Socket } from 'node:net';
 import { type ErrorCode, MuonError } from '../errors.ts';
+import type { ChannelPort } from '../net/channel-port.ts';
 import { type ChannelRelay, DatagramRelay } from '../net/datagram-relay.ts';
-import type { FramedSocket } from '../net/framed-socket.ts';
 import { isOutOfFiles, openFileLimit } from '../net/out-of-files.ts';
 import { encodeProxyHeader } from '../net/proxy-header.ts';
 import { Relay } from '../net/relay.ts';
@@ -31,12 +31,12 @@ export interface ChannelOwner {
 }
 
 export class ClientProxyChannel {
-  readonly framed: FramedSocket;
+  readonly framed: ChannelPort;
   readonly #owner: ChannelOwner;
   readonly #connectTimeoutMs: number;
   #relay: ChannelRelay | undefined;
 
-  constructor(framed: FramedSocket, owner: ChannelOwner, connectTimeoutMs: number) {
+  constructor(framed: ChannelPort, owner: ChannelOwner, connectTimeoutMs: number) {
     this.framed = framed;
     this.#owner = owner;
     this.#connectTimeoutMs = connectTimeoutMs;

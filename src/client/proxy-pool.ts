@@ -1,10 +1,15 @@
 // The client's pool of proxy channels for one session: keeps `minIdle` channels open and ready,
 // opens more when the server asks (NEED_CHANNELS), reuses a channel after a clean session, and
-// never exceeds `maxChannels`. The server reaps idle channels above the minimum.
+// never exceeds `maxChannels`. The server reaps idle channels above the minimum. When the server
+// grants multiplexing, the pool instead keeps one carrier open (reopened if it drops) and every
+// session arrives as a stream on it.
 
 import type { Socket } from 'node:net';
 import { type ErrorCode, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { FramedSocket } from '../net/framed-socket.ts';
+import { MuxCarrier } from '../net/mux-carrier.ts';
+import { MuxStream } from '../net/mux-stream.ts';
 import { isOutOfFiles, warnOutOfFiles } from '../net/out-of-files.ts';
 import { proxyProof } from '../protocol/handshake.ts';
 import type { MessageOf } from '../protocol/messages.ts';
@@ -22,7 +27,12 @@ export interface PoolOptions {
   /** Opens a raw connection to the server's tunnel port (TLS or plain). */
   dial: () => Promise<Socket>;
   logger: Logger;
+  /** Open a multiplexed carrier instead of one channel per session (the server granted MUX). */
+  mux: boolean;
 }
+
+/** Pause before reopening a carrier that closed while the session lives. */
+const CARRIER_RETRY_MS = 200;
 
 export class ProxyPool implements ChannelOwner {
   readonly #o: PoolOptions;
@@ -30,23 +40,44 @@ export class ProxyPool implements ChannelOwner {
   readonly #idle = new Set<ClientProxyChannel>();
   #opening = 0;
   #closed = false;
+  #carrier: MuxCarrier | undefined;
+  #carrierRetry: NodeJS.Timeout | undefined;
 
   constructor(options: PoolOptions) {
     this.#o = options;
   }
 
-  get stats(): { total: number; idle: number; opening: number } {
-    return { total: this.#channels.size, idle: this.#idle.size, opening: this.#opening };
+  /**
+   * Pooled channels (total, idle, opening), whether a carrier is open, and the sessions under way
+   * (`busy`: pooled channels carrying one, plus the carrier's streams).
+   */
+  get stats(): { total: number; idle: number; opening: number; carrier: boolean; busy: number } {
+    const streams = this.#carrier?.size ?? 0;
+    return {
+      total: this.#channels.size,
+      idle: this.#idle.size,
+      opening: this.#opening,
+      carrier: this.#carrier !== undefined,
+      busy: this.#channels.size - this.#idle.size + streams,
+    };
   }
 
-  /** Opens channels until `minIdle` are idle or opening. */
+  /** Opens channels until `minIdle` are idle or opening (with multiplexing: the carrier). */
   fill(): void {
+    if (this.#o.mux) {
+      if (!this.#carrier && this.#opening === 0) void this.#openOne();
+      return;
+    }
     const want = this.#o.minIdle - this.#idle.size - this.#opening;
     if (want > 0) this.open(want);
   }
 
-  /** Opens up to `count` new channels (bounded by maxChannels). */
+  /** Opens up to `count` new channels (bounded by maxChannels); with multiplexing, the carrier if missing. */
   open(count: number): void {
+    if (this.#o.mux) {
+      this.fill();
+      return;
+    }
     const room = this.#o.maxChannels - this.#channels.size - this.#opening;
     const n = Math.min(count, room);
     if (n < count) {
@@ -72,15 +103,19 @@ export class ProxyPool implements ChannelOwner {
         socket.destroy();
         return;
       }
-      const channel = new ClientProxyChannel(framed, this, this.#o.targetConnectTimeoutMs);
       sendFirst(framed, {
         type: 'PROXY_HELLO',
         sessionId: this.#o.sessionId,
         proof: proxyProof(this.#o.sessionKey, serverNonce, this.#o.sessionId),
+        mux: this.#o.mux,
       });
+      if (this.#o.mux) this.#carry(framed);
+      else {
+        const channel = new ClientProxyChannel(framed, this, this.#o.targetConnectTimeoutMs);
+        this.#channels.add(channel);
+        this.#idle.add(channel);
+      }
       framed.socket.resume();
-      this.#channels.add(channel);
-      this.#idle.add(channel);
     } catch (error) {
       socket?.destroy();
       if (this.#closed) return;
@@ -95,13 +130,32 @@ export class ProxyPool implements ChannelOwner {
     }
   }
 
+  #carry(framed: FramedSocket): void {
+    const carrier = new MuxCarrier(framed, {
+      onStream: (stream) => new ClientProxyChannel(stream, this, this.#o.targetConnectTimeoutMs),
+      onProtocolError: (error) => {
+        this.#o.logger.warn({ code: error.code, err: error.message }, 'multiplexed carrier closed on error');
+        carrier.close();
+      },
+    });
+    this.#carrier = carrier;
+    framed.socket.on('close', () => {
+      if (this.#carrier === carrier) this.#carrier = undefined;
+      if (this.#closed) return;
+      this.#carrierRetry = setTimeout(() => this.fill(), CARRIER_RETRY_MS);
+      this.#carrierRetry.unref();
+    });
+  }
+
   channelBusy(channel: ClientProxyChannel, _connect: MessageOf<'CONNECT'>): void {
+    if (channel.framed instanceof MuxStream) return;
     this.#idle.delete(channel);
     this.fill();
   }
 
   channelDone(channel: ClientProxyChannel, reusable: boolean): void {
-    if (reusable && !this.#closed) this.#idle.add(channel);
+    if (channel.framed instanceof MuxStream) channel.framed.release(reusable);
+    else if (reusable && !this.#closed) this.#idle.add(channel);
     else channel.destroy();
   }
 
@@ -126,6 +180,8 @@ export class ProxyPool implements ChannelOwner {
 
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#carrierRetry);
+    this.#carrier?.close();
     for (const channel of this.#channels) channel.destroy();
     this.#channels.clear();
     this.#idle.clear();

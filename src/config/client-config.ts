@@ -27,7 +27,8 @@ export interface ClientConfig {
   license: string;
   /** false: plain TCP, chosen explicitly with `plain: true`. */
   tls: ClientTlsConfig | false;
-  pool: { minIdle: number; maxChannels: number };
+  /** `mux`: one multiplexed carrier for all sessions when the server allows it. */
+  pool: { minIdle: number; maxChannels: number; mux: boolean };
   reconnect: { initialDelay: number; maxDelay: number };
   connectTimeout: number;
   /**
@@ -131,5 +132,6 @@ export function toClientOptions(config: ClientConfig): Omit<TunnelClientOptions,
     reconnectInitialDelayMs: config.reconnect.initialDelay,
     reconnectMaxDelayMs: config.reconnect.maxDelay,
     maxFrameSize: CLIENT_DEFAULTS.maxFrameSize,
+    mux: config.pool.mux,
   };
 }

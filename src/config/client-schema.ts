@@ -32,6 +32,7 @@ export const clientSchema = section({
   pool: section({
     minIdle: integer(0, 65_535).default(CLIENT_DEFAULTS.minIdleChannels),
     maxChannels: integer(1, 1_000_000).default(CLIENT_DEFAULTS.maxChannels),
+    mux: bool().default(CLIENT_DEFAULTS.mux),
   }).prefault({}),
   reconnect: section({
     initialDelay: duration().default(CLIENT_DEFAULTS.reconnectInitialDelayMs),

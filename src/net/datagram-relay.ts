@@ -5,7 +5,7 @@
 // `idleTimeoutMs` without a datagram either way, on a terminator from either side, or with its channel.
 
 import { DatagramAssembler, MAX_DATAGRAM_SIZE } from '../protocol/datagram-assembler.ts';
-import type { FramedSocket } from './framed-socket.ts';
+import type { ChannelPort } from './channel-port.ts';
 import { IdleTimer } from './idle-timer.ts';
 import type { Throttle } from './rate-limit.ts';
 import { ABORT_ANSWER_MS, type LocalFailure } from './relay.ts';
@@ -48,7 +48,7 @@ export const MAX_CHANNEL_BACKLOG = 256 * 1024;
 
 export class DatagramRelay implements ChannelRelay {
   readonly #endpoint: DatagramEndpoint;
-  readonly #channel: FramedSocket;
+  readonly #channel: ChannelPort;
   readonly #options: DatagramRelayOptions;
   /** Throws MUON_ERR_FRAME_TOO_LARGE from data(): the channel's decoder reports it and it is dropped. */
   readonly #assembler = new DatagramAssembler((datagram) => this.#toLocal(datagram));
@@ -63,7 +63,7 @@ export class DatagramRelay implements ChannelRelay {
   /** Runs from our DISCONNECT until the peer's terminator: a peer that never answers costs the channel. */
   #answerTimer: NodeJS.Timeout | undefined;
 
-  constructor(endpoint: DatagramEndpoint, channel: FramedSocket, options: DatagramRelayOptions) {
+  constructor(endpoint: DatagramEndpoint, channel: ChannelPort, options: DatagramRelayOptions) {
     this.#endpoint = endpoint;
     this.#channel = channel;
     this.#options = options;

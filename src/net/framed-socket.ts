@@ -11,6 +11,8 @@ export interface FrameHandler {
   onMessage(msg: Message): void;
   /** `frameEnd`: this piece ends its DATA frame (see FrameSink.onData). */
   onData(piece: Buffer, frameEnd: boolean): void;
+  /** STREAM_DATA, for a multiplexed carrier; anywhere else it is a protocol error. */
+  onStreamData?(streamId: number, piece: Buffer, frameEnd: boolean): void;
 }
 
 /** Below this size a DATA payload is copied behind its header (one buffer); above, written with writev. */
@@ -77,6 +79,14 @@ export class FramedSocket implements FrameSink {
     this.#handler.onData(piece, frameEnd);
   }
 
+  onStreamData(streamId: number, piece: Buffer, frameEnd: boolean): void {
+    const handler = this.#handler;
+    if (!handler.onStreamData) {
+      throw new MuonError('MUON_ERR_UNEXPECTED_FRAME', 'STREAM_DATA outside a multiplexed carrier');
+    }
+    handler.onStreamData(streamId, piece, frameEnd);
+  }
+
   get writable(): boolean {
     return !this.socket.destroyed && this.socket.writable;
   }
@@ -115,7 +125,7 @@ export class FramedSocket implements FrameSink {
 }
 
 class HoldingHandler implements FrameHandler {
-  readonly #items: Array<Message | { piece: Buffer; frameEnd: boolean }> = [];
+  readonly #items: Array<Message | { piece: Buffer; frameEnd: boolean; streamId?: number }> = [];
 
   onMessage(msg: Message): void {
     this.#items.push(msg);
@@ -125,10 +135,16 @@ class HoldingHandler implements FrameHandler {
     this.#items.push({ piece, frameEnd });
   }
 
+  onStreamData(streamId: number, piece: Buffer, frameEnd: boolean): void {
+    this.#items.push({ piece, frameEnd, streamId });
+  }
+
   replay(handler: FrameHandler): void {
     for (const item of this.#items.splice(0)) {
-      if ('piece' in item) handler.onData(item.piece, item.frameEnd);
-      else handler.onMessage(item);
+      if (!('piece' in item)) handler.onMessage(item);
+      else if (item.streamId === undefined) handler.onData(item.piece, item.frameEnd);
+      else if (handler.onStreamData) handler.onStreamData(item.streamId, item.piece, item.frameEnd);
+      else throw new MuonError('MUON_ERR_UNEXPECTED_FRAME', 'STREAM_DATA outside a multiplexed carrier');
     }
   }
 }

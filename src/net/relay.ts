@@ -9,7 +9,7 @@
 
 import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../errors.ts';
-import type { FramedSocket } from './framed-socket.ts';
+import type { ChannelPort } from './channel-port.ts';
 import type { Throttle } from './rate-limit.ts';
 import { type StreamIdleLimits, StreamIdleWatch } from './stream-idle-watch.ts';
 
@@ -46,7 +46,7 @@ export interface RelayOptions {
 export class Relay {
   /** A visitor's or target's socket, or the tunnel's end of an HTTP visitor's stream. */
   readonly #local: Duplex;
-  readonly #channel: FramedSocket;
+  readonly #channel: ChannelPort;
   readonly #options: RelayOptions;
   #sentTerminator = false;
   #receivedTerminator = false;
@@ -113,7 +113,7 @@ export class Relay {
     this.#finish(false);
   };
 
-  constructor(local: Duplex, channel: FramedSocket, options: RelayOptions) {
+  constructor(local: Duplex, channel: ChannelPort, options: RelayOptions) {
     this.#local = local;
     this.#channel = channel;
     this.#options = options;

@@ -12,6 +12,7 @@ import {
   MAX_CONTROL_SIZE,
   PREAMBLE_SIZE,
   PROTOCOL_VERSION,
+  STREAM_ID_SIZE,
 } from './frame-types.ts';
 
 export interface FrameSink {
@@ -23,6 +24,11 @@ export interface FrameSink {
    * Byte streams ignore it; UDP sessions need it to keep datagram boundaries.
    */
   onData(piece: Buffer, frameEnd: boolean): void;
+  /**
+   * A piece of a STREAM_DATA frame's payload (after its stream id), as onData gives DATA's.
+   * A sink without it refuses STREAM_DATA (MUON_ERR_UNEXPECTED_FRAME).
+   */
+  onStreamData?(streamId: number, piece: Buffer, frameEnd: boolean): void;
 }
 
 export interface FrameDecoderOptions {
@@ -34,6 +40,8 @@ export interface FrameDecoderOptions {
 const EMPTY = Buffer.alloc(0);
 /** #controlType when the next unit is a frame header rather than a control payload. */
 const NO_FRAME = -1;
+/** #streamId when the current data frame is DATA rather than STREAM_DATA. */
+const NO_STREAM = -1;
 
 export class FrameDecoder {
   readonly #sink: FrameSink;
@@ -52,6 +60,9 @@ export class FrameDecoder {
   readonly #headerScratch = Buffer.allocUnsafe(Math.max(PREAMBLE_SIZE, FRAME_HEADER_SIZE));
   /** DATA payload bytes still to come for the current frame. */
   #dataLeft = 0;
+  /** The stream of the STREAM_DATA frame being read, and its byte count once its id is read. */
+  #streamId = NO_STREAM;
+  #streamDataLength = 0;
   #failed = false;
 
   constructor(sink: FrameSink, options: FrameDecoderOptions = {}) {
@@ -87,7 +98,13 @@ export class FrameDecoder {
         this.#dataLeft -= take;
         const piece = offset === 0 && take === end ? chunk : chunk.subarray(offset, offset + take);
         offset += take;
-        this.#sink.onData(piece, this.#dataLeft === 0);
+        const frameEnd = this.#dataLeft === 0;
+        if (this.#streamId === NO_STREAM) this.#sink.onData(piece, frameEnd);
+        else {
+          const streamId = this.#streamId;
+          if (frameEnd) this.#streamId = NO_STREAM;
+          this.#sink.onStreamData?.(streamId, piece, frameEnd);
+        }
         continue;
       }
       const need = this.#needPreamble
@@ -127,21 +144,40 @@ export class FrameDecoder {
     if (this.#controlType !== NO_FRAME) {
       const type = this.#controlType;
       this.#controlType = NO_FRAME;
-      this.#sink.onFrame(type, unit);
+      if (type === FrameType.STREAM_DATA) this.#startStreamData(unit.readUInt32BE(0));
+      else this.#sink.onFrame(type, unit);
       return;
     }
     const type = unit[0] as number;
     const length = unit.readUInt32BE(1);
-    if (length > this.#maxFrameSize) {
+    // STREAM_DATA's limit applies to the bytes after its stream id, as DATA's does to all of them.
+    const payload = type === FrameType.STREAM_DATA ? length - STREAM_ID_SIZE : length;
+    if (payload > this.#maxFrameSize) {
       throw new MuonError(
         'MUON_ERR_FRAME_TOO_LARGE',
-        `frame of ${length} bytes exceeds the maximum of ${this.#maxFrameSize}`,
+        `frame payload of ${payload} bytes exceeds the maximum of ${this.#maxFrameSize}`,
       );
     }
     if (type === FrameType.DATA) {
       this.#dataLeft = length;
       // An empty datagram is still a datagram: it is delivered, not skipped.
       if (length === 0) this.#sink.onData(EMPTY, true);
+      return;
+    }
+    if (type === FrameType.STREAM_DATA) {
+      if (!this.#sink.onStreamData) {
+        throw new MuonError('MUON_ERR_UNEXPECTED_FRAME', 'STREAM_DATA outside a multiplexed carrier');
+      }
+      if (length < STREAM_ID_SIZE) {
+        throw new MuonError(
+          'MUON_ERR_MALFORMED_FRAME',
+          `STREAM_DATA frame of ${length} bytes has no stream id`,
+        );
+      }
+      // The stream id is read as a small unit of its own; the bytes after it stream like DATA.
+      this.#controlType = type;
+      this.#controlLength = STREAM_ID_SIZE;
+      this.#streamDataLength = length - STREAM_ID_SIZE;
       return;
     }
     if (frameTypeName(type) === undefined) {
@@ -160,6 +196,11 @@ export class FrameDecoder {
     }
     this.#controlType = type;
     this.#controlLength = length;
+  }
+  #startStreamData(streamId: number): void {
+    this.#dataLeft = this.#streamDataLength;
+    if (this.#dataLeft === 0) this.#sink.onStreamData?.(streamId, EMPTY, true);
+    else this.#streamId = streamId;
   }
 }
 

@@ -31,7 +31,21 @@ export const FrameType = {
   DATA: 0x12,
   END: 0x13,
   DISCONNECT: 0x14,
+  // Multiplexed carriers only (the MUX feature): many sessions over one proxy channel.
+  STREAM: 0x20,
+  STREAM_DATA: 0x21,
+  WINDOW: 0x22,
+  RESET: 0x23,
 } as const;
+
+/** STREAM_DATA's payload starts with the stream id (u32) before the session's bytes. */
+export const STREAM_ID_SIZE = 4;
+
+/**
+ * The most bytes of a session one STREAM_DATA frame carries (after its id): a socket read, or the
+ * largest datagram, fits in one. It is also the most a sender may overdraw its credit by.
+ */
+export const STREAM_MAX_PAYLOAD = 64 * 1024;
 
 export type FrameTypeName = keyof typeof FrameType;
 export type FrameTypeValue = (typeof FrameType)[FrameTypeName];

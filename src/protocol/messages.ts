@@ -7,7 +7,7 @@
 import { type ErrorCode, isErrorCode, MuonError } from '../errors.ts';
 import { PayloadReader } from './buffer-reader.ts';
 import { FrameWriter } from './buffer-writer.ts';
-import { FRAME_HEADER_SIZE, FrameType } from './frame-types.ts';
+import { FRAME_HEADER_SIZE, FrameType, STREAM_ID_SIZE } from './frame-types.ts';
 
 export const NONCE_SIZE = 32;
 export const KEY_ID_SIZE = 16;
@@ -27,6 +27,11 @@ export const Features = {
   UDP: 0x1,
   /** Writes a PROXY protocol header to the target when CONNECT asks for one. */
   PROXY_PROTOCOL: 0x2,
+  /**
+   * Multiplexed carriers: proxy channels opened with `mux` that carry many sessions at once as
+   * streams (STREAM, STREAM_DATA, WINDOW, RESET). Used only when AUTH_OK's features grant it.
+   */
+  MUX: 0x4,
 } as const;
 
 export interface MappingInfo {
@@ -56,8 +61,16 @@ export type Message =
       heartbeatIntervalMs: number;
       heartbeatTimeoutMs: number;
       mappings: MappingInfo[];
+      /** The client's features the server will use (absent or 0 from a server that predates the field). */
+      features?: number;
     }
-  | { type: 'PROXY_HELLO'; sessionId: Buffer; proof: Buffer }
+  | {
+      type: 'PROXY_HELLO';
+      sessionId: Buffer;
+      proof: Buffer;
+      /** A multiplexed carrier rather than a one-session-at-a-time channel (false if absent). */
+      mux?: boolean;
+    }
   | { type: 'PING'; seq: bigint }
   | { type: 'PONG'; seq: bigint }
   | { type: 'NEED_CHANNELS'; count: number }
@@ -81,7 +94,25 @@ export type Message =
     }
   | { type: 'CONNECTED' }
   | { type: 'END' }
-  | { type: 'DISCONNECT'; code: ErrorCode; message: string };
+  | { type: 'DISCONNECT'; code: ErrorCode; message: string }
+  /** One session's control message on a multiplexed carrier. */
+  | { type: 'STREAM'; streamId: number; message: StreamMessage }
+  /** The receiver of a stream's DATA may take `increment` more bytes of it. */
+  | { type: 'WINDOW'; streamId: number; increment: number }
+  /** The stream is gone (as if its own channel had closed); nothing more is sent on it. */
+  | { type: 'RESET'; streamId: number; code: ErrorCode; message: string };
+
+/** The session messages a stream carries, as a proxy channel of its own would. */
+export type StreamMessage = Extract<
+  Message,
+  { type: 'CONNECT' } | { type: 'CONNECTED' } | { type: 'END' } | { type: 'DISCONNECT' }
+>;
+const STREAM_MESSAGE_TYPES = new Set<number>([
+  FrameType.CONNECT,
+  FrameType.CONNECTED,
+  FrameType.END,
+  FrameType.DISCONNECT,
+]);
 
 export type MessageType = Message['type'];
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
@@ -109,9 +140,13 @@ export function encodeMessage(msg: Message): Buffer {
       for (const m of msg.mappings) {
         w.u8(PROTOCOL_NUMBERS[m.protocol]).u16(m.publicPort).str(m.targetHost).u16(m.targetPort);
       }
-      return w.finish();
+      return w.u32(msg.features ?? 0).finish();
     case 'PROXY_HELLO':
-      return w.bytes(fixed(msg.sessionId, SESSION_ID_SIZE)).bytes(fixed(msg.proof, PROOF_SIZE)).finish();
+      return w
+        .bytes(fixed(msg.sessionId, SESSION_ID_SIZE))
+        .bytes(fixed(msg.proof, PROOF_SIZE))
+        .u8(msg.mux ? 1 : 0)
+        .finish();
     case 'PING':
     case 'PONG':
       return w.u64(msg.seq).finish();
@@ -137,6 +172,17 @@ export function encodeMessage(msg: Message): Buffer {
     case 'CONNECTED':
     case 'END':
       return w.finish();
+    case 'STREAM':
+      // The inner message's payload, without its own frame header.
+      return w
+        .u32(msg.streamId)
+        .u8(FrameType[msg.message.type])
+        .bytes(encodeMessage(msg.message).subarray(FRAME_HEADER_SIZE))
+        .finish();
+    case 'WINDOW':
+      return w.u32(msg.streamId).u32(msg.increment).finish();
+    case 'RESET':
+      return w.u32(msg.streamId).str(msg.code).str(msg.message).finish();
   }
 }
 
@@ -174,11 +220,22 @@ export function decodeMessage(type: number, payload: Buffer): Message {
           targetPort: r.u16(),
         });
       }
-      return { type: 'AUTH_OK', sessionId, serverProof, heartbeatIntervalMs, heartbeatTimeoutMs, mappings };
+      const features = r.remaining > 0 ? r.u32() : 0;
+      return {
+        type: 'AUTH_OK',
+        sessionId,
+        serverProof,
+        heartbeatIntervalMs,
+        heartbeatTimeoutMs,
+        mappings,
+        features,
+      };
     }
     case FrameType.PROXY_HELLO: {
       const r = new PayloadReader(payload, 'PROXY_HELLO');
-      return { type: 'PROXY_HELLO', sessionId: r.bytes(SESSION_ID_SIZE), proof: r.bytes(PROOF_SIZE) };
+      const sessionId = r.bytes(SESSION_ID_SIZE);
+      const proof = r.bytes(PROOF_SIZE);
+      return { type: 'PROXY_HELLO', sessionId, proof, mux: r.remaining > 0 && r.u8() === 1 };
     }
     case FrameType.PING:
       return { type: 'PING', seq: new PayloadReader(payload, 'PING').u64() };
@@ -218,6 +275,28 @@ export function decodeMessage(type: number, payload: Buffer): Message {
       return { type: 'CONNECTED' };
     case FrameType.END:
       return { type: 'END' };
+    case FrameType.STREAM: {
+      const r = new PayloadReader(payload, 'STREAM');
+      const streamId = r.u32();
+      const inner = r.u8();
+      if (!STREAM_MESSAGE_TYPES.has(inner)) {
+        throw new MuonError(
+          'MUON_ERR_MALFORMED_FRAME',
+          `frame type 0x${inner.toString(16)} cannot travel in a stream`,
+        );
+      }
+      const message = decodeMessage(inner, payload.subarray(STREAM_ID_SIZE + 1)) as StreamMessage;
+      return { type: 'STREAM', streamId, message };
+    }
+    case FrameType.WINDOW: {
+      const r = new PayloadReader(payload, 'WINDOW');
+      return { type: 'WINDOW', streamId: r.u32(), increment: r.u32() };
+    }
+    case FrameType.RESET: {
+      const r = new PayloadReader(payload, 'RESET');
+      const streamId = r.u32();
+      return { type: 'RESET', streamId, ...codeAndMessage(payload.subarray(STREAM_ID_SIZE), 'RESET') };
+    }
     default:
       throw new MuonError(
         'MUON_ERR_MALFORMED_FRAME',
@@ -231,6 +310,15 @@ export function dataHeader(length: number): Buffer {
   const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
   header[0] = FrameType.DATA;
   header.writeUInt32BE(length, 1);
+  return header;
+}
+
+/** The 9-byte header of a STREAM_DATA frame carrying `length` bytes of stream `streamId`. */
+export function streamDataHeader(streamId: number, length: number): Buffer {
+  const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE + STREAM_ID_SIZE);
+  header[0] = FrameType.STREAM_DATA;
+  header.writeUInt32BE(length + STREAM_ID_SIZE, 1);
+  header.writeUInt32BE(streamId, FRAME_HEADER_SIZE);
   return header;
 }
 

@@ -1,12 +1,16 @@
 // One session's proxy channels on the server: idle channels (most recently used first), the
 // visitors waiting for one, and the busy ones. It binds visitors to channels, asks the client
 // for more when none is idle, times out visitors the client never sets up, reports traffic,
-// and reaps channels idle too long above the client's warm minimum.
+// and reaps channels idle too long above the client's warm minimum. A client that multiplexes
+// opens carriers instead: each visitor gets a new stream on one of them at once (no round trip,
+// no descriptor), and a stream ends with its session.
 
 import type { Socket } from 'node:net';
 import type { ErrorCode, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
+import { MuxCarrier } from '../net/mux-carrier.ts';
+import { MuxStream } from '../net/mux-stream.ts';
 import type { StreamIdleLimits } from '../net/stream-idle-watch.ts';
 import type { LicenseRecord, MappingRecord } from './directory.ts';
 import type { TunnelObserver } from './observer.ts';
@@ -18,6 +22,9 @@ import { VisitorStream } from './visitor-stream.ts';
 
 /** How long channels asked for may take to arrive before they are asked for again (at most). */
 const REQUEST_EXPIRY_MS = 3000;
+
+/** Multiplexed carriers one session may hold (a client opens one, and another while it reconnects). */
+export const MAX_CARRIERS = 4;
 
 export interface ChannelPoolContext {
   options: TunnelServerOptions;
@@ -37,6 +44,7 @@ export class ChannelPool implements ProxyChannelOwner {
   readonly #idle: ServerProxyChannel[] = [];
   readonly #busy = new Set<ServerProxyChannel>();
   readonly #waiting: Visitor[] = [];
+  readonly #carriers: MuxCarrier[] = [];
   /** Channels asked for and not yet arrived. */
   #requested = 0;
   /** One per NEED_CHANNELS: when it fires, channels of that request still missing stop counting. */
@@ -52,8 +60,14 @@ export class ChannelPool implements ProxyChannelOwner {
     this.#idleLimits = tcpIdleLimits(ctx.options);
   }
 
-  get stats(): { idle: number; busy: number; waiting: number } {
-    return { idle: this.#idle.length, busy: this.#busy.size, waiting: this.#waiting.length };
+  /** Pooled channels idle, sessions under way (on channels or streams), visitors waiting, carriers open. */
+  get stats(): { idle: number; busy: number; waiting: number; carriers: number } {
+    return {
+      idle: this.#idle.length,
+      busy: this.#busy.size,
+      waiting: this.#waiting.length,
+      carriers: this.#carriers.length,
+    };
   }
 
   /** The client is online: ask for channels for any visitor that arrived before. */
@@ -107,7 +121,7 @@ export class ChannelPool implements ProxyChannelOwner {
     this.#nextVisitorId = (this.#nextVisitorId % 0xffffffff) + 1;
     this.#ctx.observer.visitorOpened(mapping);
     visitor.timer = setTimeout(() => this.#timedOut(visitor), this.#ctx.options.connectTimeoutMs);
-    const channel = this.#idle.pop();
+    const channel = this.#idle.pop() ?? this.#openStream();
     if (channel) {
       this.#bind(channel, visitor);
       return;
@@ -127,20 +141,36 @@ export class ChannelPool implements ProxyChannelOwner {
     }
     const max = this.#ctx.options.maxChannelsPerSession;
     if (this.#busy.size + this.#idle.length >= max) {
-      this.#ctx.logger.warn(
-        { code: 'MUON_ERR_POOL_EXHAUSTED', max },
-        'proxy channel refused: session at its limit',
-      );
-      framed.send({
-        type: 'ERROR',
-        code: 'MUON_ERR_POOL_EXHAUSTED',
-        message: `at most ${max} channels per session`,
-      });
+      this.#refuseChannel(framed, `at most ${max} channels per session`);
       channel.destroy();
       return;
     }
     if (this.#requested > 0) this.#requested--;
     this.#release(channel);
+  }
+
+  /** A multiplexed carrier of this session proved itself: waiting visitors get streams on it. */
+  addCarrier(framed: FramedSocket): void {
+    if (this.#closed || this.#carriers.length >= MAX_CARRIERS) {
+      if (!this.#closed)
+        this.#refuseChannel(framed, `at most ${MAX_CARRIERS} multiplexed carriers per session`);
+      framed.socket.destroy();
+      return;
+    }
+    const carrier = new MuxCarrier(framed, {
+      onProtocolError: (error) => {
+        this.#ctx.logger.warn({ code: error.code, err: error.message }, 'multiplexed carrier protocol error');
+        framed.send({ type: 'ERROR', code: error.code, message: error.message });
+        carrier.close();
+      },
+    });
+    framed.socket.on('close', () => {
+      const at = this.#carriers.indexOf(carrier);
+      if (at >= 0) this.#carriers.splice(at, 1);
+    });
+    this.#carriers.push(carrier);
+    this.#requested = 0;
+    this.#serveWaiting();
   }
 
   /** Closes the visitors of one mapping (removed, disabled or retargeted). */
@@ -185,6 +215,7 @@ export class ChannelPool implements ProxyChannelOwner {
     }
     this.#idle.length = 0;
     this.#busy.clear();
+    for (const carrier of this.#carriers.splice(0)) carrier.close();
   }
 
   /** Reports the bytes busy channels moved since their last report. */
@@ -195,6 +226,32 @@ export class ChannelPool implements ProxyChannelOwner {
       if (visitor && traffic && (traffic.bytesIn > 0 || traffic.bytesOut > 0)) {
         this.#ctx.observer.traffic(this.#ctx.license(), visitor.mapping, traffic.bytesIn, traffic.bytesOut);
       }
+    }
+  }
+
+  #refuseChannel(framed: FramedSocket, message: string): void {
+    this.#ctx.logger.warn({ code: 'MUON_ERR_POOL_EXHAUSTED' }, `proxy channel refused: ${message}`);
+    framed.send({ type: 'ERROR', code: 'MUON_ERR_POOL_EXHAUSTED', message });
+  }
+
+  /**
+   * A channel on a new stream of the least busy carrier, or undefined without a carrier or at
+   * the session's limit (`maxChannelsPerSession` counts streams as it counts channels).
+   */
+  #openStream(): ServerProxyChannel | undefined {
+    if (this.#busy.size + this.#idle.length >= this.#ctx.options.maxChannelsPerSession) return undefined;
+    let best: MuxCarrier | undefined;
+    for (const carrier of this.#carriers) {
+      if (carrier.writable && (!best || carrier.size < best.size)) best = carrier;
+    }
+    return best && new ServerProxyChannel(best.openStream(), this, this.#idleLimits);
+  }
+
+  #serveWaiting(): void {
+    while (this.#waiting.length > 0) {
+      const channel = this.#openStream();
+      if (!channel) return;
+      this.#bind(channel, this.#waiting.shift() as Visitor);
     }
   }
 
@@ -279,7 +336,10 @@ export class ChannelPool implements ProxyChannelOwner {
   // ProxyChannelOwner
   channelDone(channel: ServerProxyChannel, reusable: boolean): void {
     this.#busy.delete(channel);
-    if (reusable && !this.#closed) this.#release(channel);
+    if (channel.framed instanceof MuxStream) {
+      channel.framed.release(reusable);
+      if (!this.#closed) this.#serveWaiting();
+    } else if (reusable && !this.#closed) this.#release(channel);
     else channel.destroy();
   }
 

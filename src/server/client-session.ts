@@ -39,6 +39,9 @@ function portKey(mapping: MappingRecord): string {
   return `${mapping.protocol}:${mapping.publicPort}`;
 }
 
+/** What this server can do of what a client may announce. */
+const SERVER_FEATURES = Features.UDP | Features.PROXY_PROTOCOL | Features.MUX;
+
 export class ClientSession {
   readonly id: Buffer;
   readonly idHex: string;
@@ -114,6 +117,7 @@ export class ClientSession {
     idle: number;
     busy: number;
     waiting: number;
+    carriers: number;
     ports: number[];
     udpPorts: number[];
     udpSessions: number;
@@ -127,9 +131,10 @@ export class ClientSession {
     };
   }
 
-  /** A proxy channel of this session proved itself. */
-  addChannel(framed: FramedSocket): void {
-    this.#pool.add(framed);
+  /** A proxy channel of this session proved itself: a multiplexed carrier if `mux` (and granted). */
+  addChannel(framed: FramedSocket, mux: boolean): void {
+    if (mux && (this.#features & Features.MUX) !== 0) this.#pool.addCarrier(framed);
+    else this.#pool.add(framed);
   }
 
   /** Opens the license's public ports and tells the client it is online. */
@@ -145,6 +150,7 @@ export class ClientSession {
       heartbeatTimeoutMs,
       // Informational for the client's log; capped so the frame stays under the control limit.
       mappings: bound.slice(0, MAX_LISTED_MAPPINGS).map(toInfo),
+      features: this.#features & SERVER_FEATURES,
     });
     this.#pool.setOnline();
     this.#log.info(

@@ -6,8 +6,8 @@
 
 import type { Socket } from 'node:net';
 import { type ErrorCode, MuonError } from '../errors.ts';
+import type { ChannelPort } from '../net/channel-port.ts';
 import { type ChannelRelay, DatagramRelay } from '../net/datagram-relay.ts';
-import type { FramedSocket } from '../net/framed-socket.ts';
 import type { Throttle } from '../net/rate-limit.ts';
 import { Relay } from '../net/relay.ts';
 import type { StreamIdleLimits } from '../net/stream-idle-watch.ts';
@@ -44,7 +44,7 @@ export interface ProxyChannelOwner {
 }
 
 export class ServerProxyChannel {
-  readonly framed: FramedSocket;
+  readonly framed: ChannelPort;
   readonly #owner: ProxyChannelOwner;
   readonly #idleLimits: StreamIdleLimits;
   #relay: ChannelRelay | undefined;
@@ -53,7 +53,7 @@ export class ServerProxyChannel {
   /** Heartbeat tick at which the channel last became idle (for reaping). */
   idleSince = 0;
 
-  constructor(framed: FramedSocket, owner: ProxyChannelOwner, idleLimits: StreamIdleLimits) {
+  constructor(framed: ChannelPort, owner: ProxyChannelOwner, idleLimits: StreamIdleLimits) {
     this.framed = framed;
     this.#owner = owner;
     this.#idleLimits = idleLimits;

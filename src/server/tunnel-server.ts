@@ -215,7 +215,7 @@ export class TunnelServer {
     } else if (!sameBytes(proxyProof(session.key, serverNonce, hello.sessionId), hello.proof)) {
       this.#refuse(framed, 'MUON_ERR_SESSION_UNKNOWN', 'proxy channel with a wrong proof');
     } else {
-      session.addChannel(framed);
+      session.addChannel(framed, hello.mux === true);
       framed.socket.resume();
     }
   }

@@ -166,7 +166,7 @@ test('proxy channels the server never greets give up after handshakeTimeout (MUO
   t.after(() => front.close());
   const options = await optionsFrom(
     t,
-    `plain: true\nhandshakeTimeout: ${TIMEOUT_MS}ms\npool: { minIdle: 2 }\n`,
+    `plain: true\nhandshakeTimeout: ${TIMEOUT_MS}ms\npool: { minIdle: 2, mux: false }\n`,
     front.port,
   );
   const log = new LogCapture();

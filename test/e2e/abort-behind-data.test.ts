@@ -167,7 +167,7 @@ describe('aborts stuck behind unread data', { timeout: 20_000 }, () => {
     t.after(() => echo.close());
     const port = await freePort();
     const stack = await startStack(t, [license('lab', KEY, [{ publicPort: port, targetPort: echo.port }])]);
-    const client = await stack.onlineClient(KEY, { minIdleChannels: 2 });
+    const client = await stack.onlineClient(KEY, { minIdleChannels: 2, mux: false });
     for (let i = 0; i < 20; i++) {
       const visitor = await dial(port);
       visitor.on('error', () => {});
@@ -190,7 +190,7 @@ describe('aborts stuck behind unread data', { timeout: 20_000 }, () => {
     t.after(() => target.close());
     const port = await freePort();
     const stack = await startStack(t, [license('lab', KEY, [{ publicPort: port, targetPort: target.port }])]);
-    const client = await stack.onlineClient(KEY, { minIdleChannels: 1 });
+    const client = await stack.onlineClient(KEY, { minIdleChannels: 1, mux: false });
 
     const payload = Buffer.alloc(8 * 1024 * 1024);
     for (let i = 0; i < payload.length; i += 4) payload.writeUInt32BE(i, i);

@@ -1,5 +1,6 @@
-// The proxy-channel pool on both ends: idle channels above the client's minimum are reaped,
-// and a visitor whose client never answers CONNECT is closed, not left hanging.
+// The proxy-channel pool on both ends (a client with `mux: false`: one channel per visitor): idle
+// channels above the client's minimum are reaped, and a visitor whose client never answers
+// CONNECT is closed, not left hanging.
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -17,7 +18,7 @@ test('idle channels above the client minimum are closed after the idle timeout',
   const stack = await startStack(t, [license('lab', KEY, [{ publicPort: port, targetPort: echo.port }])], {
     server: { heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 60_000, idleChannelTimeoutMs: 2000 },
   });
-  const client = await stack.onlineClient(KEY, { minIdleChannels: 1 });
+  const client = await stack.onlineClient(KEY, { minIdleChannels: 1, mux: false });
 
   // Six visitors at once need six channels; when they leave, all six are idle.
   const visitors = await Promise.all(Array.from({ length: 6 }, () => dial(port)));
@@ -70,7 +71,7 @@ test('a visitor is closed when the client never answers CONNECT', async (t) => {
 
 test('a session cannot hold more proxy channels than maxChannelsPerSession', async (t) => {
   const stack = await startStack(t, [license('lab', KEY, [])], { server: { maxChannelsPerSession: 3 } });
-  await stack.onlineClient(KEY, { minIdleChannels: 6 });
+  await stack.onlineClient(KEY, { minIdleChannels: 6, mux: false });
   await waitFor(
     () => stack.serverLog.codes().filter((c) => c === 'MUON_ERR_POOL_EXHAUSTED').length >= 3,
     3000,
@@ -92,7 +93,7 @@ test('channels refused on their way are asked for again: a burst beyond the hand
   const stack = await startStack(t, [license('lab', KEY, [{ publicPort: port, targetPort: echo.port }])], {
     server: { maxPendingHandshakes: 2, connectTimeoutMs: 6000 },
   });
-  await stack.onlineClient(KEY, { minIdleChannels: 0 });
+  await stack.onlineClient(KEY, { minIdleChannels: 0, mux: false });
   // Every visitor holds its channel until all have their answer: none can be served by another's
   // channel coming back to the pool.
   const visitors = await Promise.all(Array.from({ length: 30 }, () => dial(port)));

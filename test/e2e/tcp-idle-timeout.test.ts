@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { TunnelClientOptions } from '../../src/client/options.ts';
 import type { TunnelServerOptions } from '../../src/server/options.ts';
 import { domain, httpLicense, httpMapping, open, route, startHttpStack } from '../support/http.ts';
 import { closedWithin, dial, freePort, listenLocal, type TestServer, waitFor } from '../support/net.ts';
@@ -33,6 +34,7 @@ async function lab(
   server: Partial<TunnelServerOptions>,
   serve: (socket: Socket) => void = (socket) => socket.resume(),
   tls = false,
+  client: Partial<TunnelClientOptions> = {},
 ): Promise<Lab> {
   const accepted: Socket[] = [];
   const target = await listenLocal((socket) => {
@@ -45,7 +47,7 @@ async function lab(
     server,
     tls,
   });
-  await stack.onlineClient(KEY);
+  await stack.onlineClient(KEY, client);
   return { stack, port, target, accepted };
 }
 
@@ -107,10 +109,16 @@ describe('TCP session idle timeouts', () => {
   }
 
   test('a target that half-closes in front of a silent visitor is ended the same way, and the channel is reused', async (t) => {
-    const { stack, port, accepted } = await lab(t, { halfClosedTimeoutMs: TIMEOUT_MS }, (socket) => {
-      socket.resume();
-      socket.end('banner\n'); // a server that speaks first, then half-closes
-    });
+    const { stack, port, accepted } = await lab(
+      t,
+      { halfClosedTimeoutMs: TIMEOUT_MS },
+      (socket) => {
+        socket.resume();
+        socket.end('banner\n'); // a server that speaks first, then half-closes
+      },
+      false,
+      { mux: false }, // one channel per visitor, to see it back in the pool
+    );
     const { socket, received } = await visitor(t, port);
     await waitFor(() => received() === 'banner\n', 5000, 'the banner');
     const bannerAt = performance.now();

@@ -92,7 +92,7 @@ describe('tunnel sessions', () => {
     t.after(() => echo.close());
     const port = await freePort();
     const stack = await startStack(t, [license('lab', KEY, [{ publicPort: port, targetPort: echo.port }])]);
-    const client = await stack.onlineClient(KEY, { minIdleChannels: 2 });
+    const client = await stack.onlineClient(KEY, { minIdleChannels: 2, mux: false });
 
     for (let i = 0; i < 100; i++) {
       assert.equal((await roundTrip(port, Buffer.from(`ping ${i}`))).toString(), `ping ${i}`);
@@ -106,7 +106,7 @@ describe('tunnel sessions', () => {
     t.after(() => echo.close());
     const port = await freePort();
     const stack = await startStack(t, [license('lab', KEY, [{ publicPort: port, targetPort: echo.port }])]);
-    const client = await stack.onlineClient(KEY, { minIdleChannels: 0 });
+    const client = await stack.onlineClient(KEY, { minIdleChannels: 0, mux: false });
     assert.equal(client.session?.pool.stats.total, 0);
 
     const replies = await Promise.all(

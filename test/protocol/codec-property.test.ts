@@ -1,12 +1,12 @@
-// Properties of the codec over generated input: any sequence of messages and DATA frames,
-// cut into any chunks, decodes to what was encoded; any garbage yields only MuonError.
+// Properties of the codec over generated input: any sequence of messages, DATA and STREAM_DATA
+// frames, cut into any chunks, decodes to what was encoded; any garbage yields only MuonError.
 // Each property is bounded in runs and in time so the file stays fast.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { type ErrorCode, ErrorCodes, MuonError } from '../../src/errors.ts';
-import { FrameDecoder } from '../../src/protocol/frame-decoder.ts';
+import { FrameDecoder, type FrameSink } from '../../src/protocol/frame-decoder.ts';
 import { FRAME_HEADER_SIZE, FrameType, PREAMBLE } from '../../src/protocol/frame-types.ts';
 import {
   decodeMessage,
@@ -15,6 +15,7 @@ import {
   NONCE_SIZE,
   PROOF_SIZE,
   SESSION_ID_SIZE,
+  type StreamMessage,
 } from '../../src/protocol/messages.ts';
 import { decodeChunks, encodeStream, expectedObservations, type StreamItem, splitAt } from './fixtures.ts';
 
@@ -41,6 +42,25 @@ const mapping = record({
   targetPort: u16,
 });
 
+/** The session messages, which travel on a channel of their own or inside STREAM. */
+const sessionMessage: fc.Arbitrary<StreamMessage> = fc.oneof(
+  record({
+    type: fc.constant('CONNECT' as const),
+    visitorId: u32,
+    targetHost: text,
+    targetPort: u16,
+    visitorAddress: text,
+    visitorPort: u16,
+    publicPort: u16,
+    protocol: fc.constantFrom('tcp' as const, 'udp' as const),
+    proxyProtocol: fc.constantFrom(null, 'v1' as const, 'v2' as const),
+    publicAddress: text,
+    idleTimeoutMs: u32,
+  }),
+  record({ type: fc.constantFrom('CONNECTED' as const, 'END' as const) }),
+  record({ type: fc.constant('DISCONNECT' as const), code, message: text }),
+);
+
 const message: fc.Arbitrary<Message> = fc.oneof(
   record({ type: fc.constant('CHALLENGE' as const), serverNonce: bytes(NONCE_SIZE) }),
   record({
@@ -59,43 +79,40 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     heartbeatIntervalMs: u32,
     heartbeatTimeoutMs: u32,
     mappings: fc.array(mapping, { maxLength: 6 }),
+    features: u32,
   }),
   record({
     type: fc.constant('PROXY_HELLO' as const),
     sessionId: bytes(SESSION_ID_SIZE),
     proof: bytes(PROOF_SIZE),
+    mux: fc.boolean(),
   }),
   record({ type: fc.constant('PING' as const), seq: u64 }),
   record({ type: fc.constant('PONG' as const), seq: u64 }),
   record({ type: fc.constant('NEED_CHANNELS' as const), count: u16 }),
   record({
-    type: fc.constantFrom('KICK' as const, 'ERROR' as const, 'DISCONNECT' as const),
+    type: fc.constantFrom('KICK' as const, 'ERROR' as const),
     code,
     message: text,
   }),
-  record({
-    type: fc.constant('CONNECT' as const),
-    visitorId: u32,
-    targetHost: text,
-    targetPort: u16,
-    visitorAddress: text,
-    visitorPort: u16,
-    publicPort: u16,
-    protocol: fc.constantFrom('tcp' as const, 'udp' as const),
-    proxyProtocol: fc.constantFrom(null, 'v1' as const, 'v2' as const),
-    publicAddress: text,
-    idleTimeoutMs: u32,
-  }),
-  record({ type: fc.constantFrom('CONNECTED' as const, 'END' as const) }),
+  sessionMessage,
+  record({ type: fc.constant('STREAM' as const), streamId: u32, message: sessionMessage }),
+  record({ type: fc.constant('WINDOW' as const), streamId: u32, increment: u32 }),
+  record({ type: fc.constant('RESET' as const), streamId: u32, code, message: text }),
 );
 
 const dataItem: fc.Arbitrary<StreamItem> = fc
   .uint8Array({ maxLength: 300 })
   .map((payload) => ({ type: 'DATA' as const, payload: Buffer.from(payload) }));
 
+/** A few stream ids, so that STREAM_DATA of one stream often follows another of the same. */
+const streamDataItem: fc.Arbitrary<StreamItem> = fc
+  .tuple(fc.oneof(fc.constantFrom(1, 2, 0xffff_ffff), u32), fc.uint8Array({ maxLength: 300 }))
+  .map(([streamId, payload]) => ({ type: 'STREAM_DATA' as const, streamId, payload: Buffer.from(payload) }));
+
 const stream = fc.record({
   preamble: fc.boolean(),
-  items: fc.array(fc.oneof(message, dataItem), { maxLength: 12 }),
+  items: fc.array(fc.oneof(message, dataItem, streamDataItem), { maxLength: 12 }),
 });
 
 /** Sorted cut points within [0, length]; duplicates give empty chunks, which are legal too. */
@@ -105,7 +122,7 @@ function cutsFor(length: number): fc.Arbitrary<number[]> {
     .map((cuts) => cuts.sort((a, b) => a - b));
 }
 
-test('any messages and DATA, cut into any chunks, decode to what was encoded', () => {
+test('any messages, DATA and STREAM_DATA, cut into any chunks, decode to what was encoded', () => {
   fc.assert(
     fc.property(
       stream.chain((s) => {
@@ -162,12 +179,15 @@ const garbage = fc.oneof(
 test('garbage either decodes or fails with a MuonError, never another error', () => {
   fc.assert(
     fc.property(
-      garbage.chain((g) => fc.tuple(fc.constant(g), cutsFor(g.length), fc.boolean())),
-      ([g, cuts, expectPreamble]) => {
-        const decoder = new FrameDecoder(
-          { onFrame: (type, payload) => decodeMessage(type, payload), onData: () => {} },
-          { expectPreamble, maxFrameSize: 64 * 1024 },
-        );
+      garbage.chain((g) => fc.tuple(fc.constant(g), cutsFor(g.length), fc.boolean(), fc.boolean())),
+      ([g, cuts, expectPreamble, multiplexed]) => {
+        // A multiplexed carrier's sink takes STREAM_DATA; a plain channel's refuses it.
+        const sink: FrameSink = {
+          onFrame: (type, payload) => decodeMessage(type, payload),
+          onData: () => {},
+        };
+        if (multiplexed) sink.onStreamData = () => {};
+        const decoder = new FrameDecoder(sink, { expectPreamble, maxFrameSize: 64 * 1024 });
         try {
           for (const chunk of splitAt(g, cuts)) decoder.push(chunk);
         } catch (error) {

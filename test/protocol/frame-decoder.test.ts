@@ -21,6 +21,7 @@ import {
   encodeStream,
   expectMuonError,
   FIXTURES,
+  isDataItem,
   recordingDecoder,
   sample,
   splitAt,
@@ -152,7 +153,7 @@ describe('frame size limits', () => {
 });
 
 describe('malformed input', () => {
-  for (const type of [0x00, 0x0a, 0x0f, 0x15, 0xff]) {
+  for (const type of [0x00, 0x0a, 0x0f, 0x15, 0x1f, 0x24, 0xff]) {
     test(`an unknown frame type 0x${type.toString(16)} is rejected with MUON_ERR_MALFORMED_FRAME`, () => {
       const { decoder } = rawDecoder();
       expectMuonError(() => decoder.push(header(type, 0)), 'MUON_ERR_MALFORMED_FRAME');
@@ -195,10 +196,11 @@ describe('malformed input', () => {
 
 describe('buffering', () => {
   test('never holds more than one header or one control frame, whatever the chunking', () => {
+    // A STREAM_DATA frame's stream id (4 bytes) is held like a header; its payload streams through.
     for (const fixture of FIXTURES) {
       const stream = encodeStream(fixture.items, fixture.preamble);
       const largestControl = Math.max(
-        ...fixture.items.map((item) => (item.type === 'DATA' ? 0 : encodeMessage(item).length)),
+        ...fixture.items.map((item) => (isDataItem(item) ? 0 : encodeMessage(item).length)),
       );
       const limit = Math.max(PREAMBLE_SIZE, FRAME_HEADER_SIZE, largestControl);
       for (const size of [1, 2, 3, 7, 64]) {

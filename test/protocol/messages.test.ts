@@ -1,12 +1,20 @@
 // Specification of the control messages: every one survives encodeMessage → FrameDecoder →
-// decodeMessage, truncation is MUON_ERR_MALFORMED_FRAME, trailing bytes are ignored.
+// decodeMessage, truncation is MUON_ERR_MALFORMED_FRAME, trailing bytes are ignored, and fields
+// appended in a later revision are optional. The stream frames have their own file
+// (stream-frames.test.ts); their samples are checked here with the rest.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ErrorCodes } from '../../src/errors.ts';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.ts';
 import { FRAME_HEADER_SIZE, FrameType, MAX_CONTROL_SIZE } from '../../src/protocol/frame-types.ts';
-import { dataHeader, decodeMessage, encodeMessage, type Message } from '../../src/protocol/messages.ts';
+import {
+  dataHeader,
+  decodeMessage,
+  encodeMessage,
+  Features,
+  type Message,
+} from '../../src/protocol/messages.ts';
 import { bytesOf, decodeChunks, expectMuonError, SAMPLE_MESSAGES, sample } from './fixtures.ts';
 
 /** The payload of a single encoded control frame. */
@@ -22,14 +30,28 @@ function frameWith(type: number, payload: Buffer): Buffer {
 }
 
 /**
- * Where the optional block appended to a message after its first release starts (AUTH's
- * features, CONNECT's protocol, PROXY header, public address and idle timeout): a frame from an
- * older peer ends exactly there.
+ * Where the optional block appended to a message after its first release starts (AUTH's and
+ * AUTH_OK's features, PROXY_HELLO's mux flag, CONNECT's protocol, PROXY header, public address
+ * and idle timeout, and so that of a message inside STREAM): a frame from an older peer ends
+ * exactly there.
  */
 function optionalBlockAt(msg: Message, payload: Buffer): number | undefined {
-  if (msg.type === 'AUTH') return payload.length - 4;
+  if (msg.type === 'AUTH' || msg.type === 'AUTH_OK') return payload.length - 4;
+  if (msg.type === 'PROXY_HELLO') return payload.length - 1;
   if (msg.type === 'CONNECT') return payload.length - (1 + 1 + 2 + Buffer.byteLength(msg.publicAddress) + 4);
+  if (msg.type === 'STREAM') {
+    const inner = optionalBlockAt(msg.message, payload.subarray(STREAM_HEADER_SIZE));
+    return inner === undefined ? undefined : STREAM_HEADER_SIZE + inner;
+  }
   return undefined;
+}
+
+/** STREAM's payload before the inner message's: the stream id (u32) and the inner type (u8). */
+const STREAM_HEADER_SIZE = 4 + 1;
+
+/** The type a truncation error names: the message's, or for STREAM that of the message inside it. */
+function truncatedTypes(msg: Message): RegExp {
+  return msg.type === 'STREAM' ? new RegExp(`STREAM|${msg.message.type}`) : new RegExp(msg.type);
 }
 
 /** Decodes one whole frame through a FrameDecoder and decodeMessage. */
@@ -42,9 +64,9 @@ function roundTrip(msg: Message): Message {
 }
 
 describe('every control message', () => {
-  test('has a sample here, one for each frame type but DATA', () => {
+  test('has a sample here, one for each frame type but DATA and STREAM_DATA', () => {
     const sampled = new Set(SAMPLE_MESSAGES.map((m) => m.type));
-    const control = Object.keys(FrameType).filter((name) => name !== 'DATA');
+    const control = Object.keys(FrameType).filter((name) => name !== 'DATA' && name !== 'STREAM_DATA');
     assert.deepEqual([...sampled].sort(), control.sort());
   });
 
@@ -73,7 +95,7 @@ describe('every control message', () => {
           () => decodeMessage(FrameType[msg.type], full.subarray(0, length)),
           'MUON_ERR_MALFORMED_FRAME',
         );
-        assert.match(error.message, new RegExp(msg.type));
+        assert.match(error.message, truncatedTypes(msg));
       }
     });
   }
@@ -91,6 +113,48 @@ describe('fields appended in a later revision', () => {
     const full = payloadOf(sample('AUTH'));
     const older = full.subarray(0, optionalBlockAt(sample('AUTH'), full));
     assert.deepEqual(decodeMessage(FrameType.AUTH, older), { ...sample('AUTH'), features: 0 });
+  });
+
+  test('AUTH_OK without features (an older server) decodes with features 0', () => {
+    const full = payloadOf(sample('AUTH_OK'));
+    const older = full.subarray(0, optionalBlockAt(sample('AUTH_OK'), full));
+    assert.deepEqual(decodeMessage(FrameType.AUTH_OK, older), { ...sample('AUTH_OK'), features: 0 });
+  });
+
+  test('PROXY_HELLO without the mux flag (an older client) decodes as a one-session channel', () => {
+    const full = payloadOf(sample('PROXY_HELLO'));
+    const older = full.subarray(0, optionalBlockAt(sample('PROXY_HELLO'), full));
+    assert.deepEqual(decodeMessage(FrameType.PROXY_HELLO, older), { ...sample('PROXY_HELLO'), mux: false });
+  });
+
+  test('AUTH_OK and PROXY_HELLO built without the new fields send them as 0 and false', () => {
+    const { features: _features, ...authOk } = sample('AUTH_OK');
+    assert.deepEqual(roundTrip(authOk), { ...authOk, features: 0 });
+    assert.equal(payloadOf(authOk).length, payloadOf(sample('AUTH_OK')).length);
+    const { mux: _mux, ...hello } = sample('PROXY_HELLO');
+    assert.deepEqual(roundTrip(hello), { ...hello, mux: false });
+    assert.equal(payloadOf(hello).at(-1), 0);
+  });
+
+  test('the features of AUTH_OK are all or nothing: part of them is MUON_ERR_MALFORMED_FRAME', () => {
+    const full = payloadOf(sample('AUTH_OK'));
+    const at = optionalBlockAt(sample('AUTH_OK'), full) ?? 0;
+    for (let length = at + 1; length < full.length; length++) {
+      expectMuonError(
+        () => decodeMessage(FrameType.AUTH_OK, full.subarray(0, length)),
+        'MUON_ERR_MALFORMED_FRAME',
+      );
+    }
+  });
+
+  test('a message inside STREAM may end before its optional block, with the same defaults as on its own', () => {
+    const msg = sample('STREAM');
+    const full = payloadOf(msg);
+    const older = full.subarray(0, optionalBlockAt(msg, full));
+    assert.deepEqual(decodeMessage(FrameType.STREAM, older), {
+      ...msg,
+      message: { ...msg.message, protocol: 'tcp', proxyProtocol: null, publicAddress: '', idleTimeoutMs: 0 },
+    });
   });
 
   test('CONNECT without its optional block (an older server) decodes as plain TCP, no PROXY header', () => {
@@ -143,7 +207,14 @@ describe('field values', () => {
         heartbeatIntervalMs: 0,
         heartbeatTimeoutMs: 0xffff_ffff,
         mappings: [],
+        features: 0xffff_ffff,
       },
+      { type: 'PROXY_HELLO', sessionId: Buffer.alloc(16), proof: Buffer.alloc(32), mux: false },
+      { type: 'WINDOW', streamId: 0, increment: 0 },
+      { type: 'WINDOW', streamId: 0xffff_ffff, increment: 0xffff_ffff },
+      { type: 'STREAM', streamId: 0, message: { type: 'CONNECTED' } },
+      { type: 'STREAM', streamId: 0xffff_ffff, message: { type: 'END' } },
+      { type: 'RESET', streamId: 0xffff_ffff, code: 'MUON_ERR_PEER_ERROR', message: '' },
       {
         type: 'CONNECT',
         visitorId: 0,
@@ -193,12 +264,14 @@ describe('field values', () => {
     assert.equal(payload.readUInt16BE(2 + codeLength), Buffer.byteLength(message));
   });
 
-  test('every error code travels in DISCONNECT, KICK and ERROR', () => {
+  test('every error code travels in DISCONNECT, KICK, ERROR and RESET', () => {
     for (const code of Object.keys(ErrorCodes) as (keyof typeof ErrorCodes)[]) {
       for (const type of ['DISCONNECT', 'KICK', 'ERROR'] as const) {
         const msg: Message = { type, code, message: `because ${code}` };
         assert.deepEqual(roundTrip(msg), msg);
       }
+      const reset: Message = { type: 'RESET', streamId: 9, code, message: `because ${code}` };
+      assert.deepEqual(roundTrip(reset), reset);
     }
   });
 
@@ -246,6 +319,16 @@ describe('error codes on the wire', () => {
     });
   }
 
+  test('an unknown code in RESET decodes as MUON_ERR_PEER_ERROR keeping the stream, code and text', () => {
+    const payload = Buffer.concat([Buffer.from([0, 0, 0, 7]), str('MUON_ERR_FROM_THE_FUTURE'), str('gone')]);
+    assert.deepEqual(decodeMessage(FrameType.RESET, payload), {
+      type: 'RESET',
+      streamId: 7,
+      code: 'MUON_ERR_PEER_ERROR',
+      message: 'MUON_ERR_FROM_THE_FUTURE: gone',
+    });
+  });
+
   test('a code that names an Object property is not taken for a known code', () => {
     const decoded = decodeMessage(FrameType.DISCONNECT, Buffer.concat([str('constructor'), str('x')]));
     assert.ok('code' in decoded);
@@ -254,8 +337,12 @@ describe('error codes on the wire', () => {
 });
 
 describe('decodeMessage', () => {
-  test('rejects DATA, which is not a control message', () => {
+  test('rejects DATA and STREAM_DATA, which are not control messages', () => {
     expectMuonError(() => decodeMessage(FrameType.DATA, Buffer.alloc(0)), 'MUON_ERR_MALFORMED_FRAME');
+    expectMuonError(
+      () => decodeMessage(FrameType.STREAM_DATA, Buffer.from([0, 0, 0, 1])),
+      'MUON_ERR_MALFORMED_FRAME',
+    );
   });
 
   test('rejects an unknown frame type', () => {
@@ -302,6 +389,27 @@ describe('decodeMessage', () => {
     const stream = Buffer.concat(SAMPLE_MESSAGES.map(encodeMessage));
     for (let at = 0; at < stream.length; at += 13) decoder.push(stream.subarray(at, at + 13));
     assert.deepEqual(decoded, SAMPLE_MESSAGES);
+  });
+
+  test('reads the mux flag of PROXY_HELLO from its byte after the proof (1 = multiplexed)', () => {
+    const base = Buffer.concat([bytesOf(16, 1), bytesOf(32, 2)]);
+    for (const [flag, mux] of [
+      [0, false],
+      [1, true],
+    ] as const) {
+      const decoded = decodeMessage(FrameType.PROXY_HELLO, Buffer.concat([base, Buffer.from([flag])]));
+      assert.ok(decoded.type === 'PROXY_HELLO');
+      assert.equal(decoded.mux, mux);
+    }
+  });
+
+  test('reads AUTH_OK features from the u32 after the last mapping', () => {
+    const payload = Buffer.from(payloadOf(sample('AUTH_OK')));
+    payload.writeUInt32BE(Features.MUX | Features.PROXY_PROTOCOL, payload.length - 4);
+    const decoded = decodeMessage(FrameType.AUTH_OK, payload);
+    assert.ok(decoded.type === 'AUTH_OK');
+    assert.equal(decoded.features, Features.MUX | Features.PROXY_PROTOCOL);
+    assert.equal(Features.MUX, 0x4);
   });
 
   test('a frame built by hand from the documented layout decodes', () => {
