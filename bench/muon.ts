@@ -51,7 +51,7 @@ function muonNodeOptions(): string[] {
  * MUON_BENCH_POOLED=1: the client uses one proxy channel per visitor (`pool.mux: false`) instead of
  * the multiplexed carrier, to compare the two data paths.
  */
-function pooledChannels(): boolean {
+export function pooledChannels(): boolean {
   return process.env.MUON_BENCH_POOLED === '1';
 }
 

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { type Child, parseJsonLine, spawnNode } from './child.ts';
 import type { LoadWorkload } from './load.ts';
-import type { ServicePorts } from './muon.ts';
+import { pooledChannels, type ServicePorts } from './muon.ts';
 import { iperf3Workload, wrkWorkload } from './peer-tools.ts';
 import type { PeerPorts } from './peers.ts';
 import { RssPeakSampler, totalCpuSeconds, totalRssBytes } from './proc.ts';
@@ -46,12 +46,13 @@ export interface Endpoint {
 }
 
 /**
- * Open files a tunnel process may need to hold `connections` visitors: two sockets each (the
- * visitor and its proxy channel on the server; the channel and the target on the client), and
- * some for listeners, idle channels, the store and logs.
+ * Open files a tunnel process may need to hold `connections` visitors: one socket each on a
+ * multiplexed carrier (the visitor on the server, the target on the client), two with pooled
+ * channels (each side also holds the visitor's proxy channel), and some for listeners, the
+ * carrier or idle channels, the store and logs.
  */
 export function fdsFor(connections: number): number {
-  return 2 * connections + 256;
+  return (pooledChannels() ? 2 : 1) * connections + 256;
 }
 
 const MB = 1024 * 1024;
