@@ -197,6 +197,8 @@ export class FrameDecoder {
     this.#controlType = type;
     this.#controlLength = length;
   }
+
+  /** The stream id of a STREAM_DATA frame is read: its bytes follow (or it was empty). */
   #startStreamData(streamId: number): void {
     this.#dataLeft = this.#streamDataLength;
     if (this.#dataLeft === 0) this.#sink.onStreamData?.(streamId, EMPTY, true);
