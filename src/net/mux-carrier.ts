@@ -12,6 +12,13 @@ import { MuxStream, type StreamCarrier } from './mux-stream.ts';
 /** Bytes of a stream's DATA in flight before its sender first waits for WINDOW (the initial window). */
 export const STREAM_WINDOW = 256 * 1024;
 
+/**
+ * What the receive windows of all streams of one carrier may grow by together, beyond their
+ * initial 256 KiB each: 16 streams at the full 4 MiB. A stalled stream holds at most its window,
+ * so this bounds what fast-then-stalled streams can make a process hold.
+ */
+export const WINDOW_GROWTH_BUDGET = 64 * 1024 * 1024;
+
 /** Below this size a DATA payload is copied behind its header; above, written as its own buffer. */
 const COPY_THRESHOLD = 1024;
 
@@ -27,6 +34,8 @@ export class MuxCarrier implements FrameHandler, StreamCarrier {
   readonly #options: MuxCarrierOptions;
   readonly #streams = new Map<number, MuxStream>();
   #nextId = 1;
+  /** Window growth reserved by the streams open now (see WINDOW_GROWTH_BUDGET). */
+  #growth = 0;
   /** Frames written this turn, sent together when it ends. */
   #batch: Buffer[] = [];
   #closed = false;
@@ -93,6 +102,16 @@ export class MuxCarrier implements FrameHandler, StreamCarrier {
 
   forget(streamId: number): void {
     this.#streams.delete(streamId);
+  }
+
+  reserveGrowth(bytes: number): boolean {
+    if (this.#growth + bytes > WINDOW_GROWTH_BUDGET) return false;
+    this.#growth += bytes;
+    return true;
+  }
+
+  releaseGrowth(bytes: number): void {
+    this.#growth -= bytes;
   }
 
   // FrameHandler

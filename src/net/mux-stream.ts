@@ -8,7 +8,7 @@
 // window without pausing doubles its window (up to MAX_WINDOW; it never shrinks), so a fast
 // stream is not held to the small window's round trips. A stream that never flowed fast keeps
 // the small one; one that did and then stalls holds up to MAX_WINDOW, as a socket's kernel
-// buffers would.
+// buffers would. The carrier bounds what all its streams' windows may grow by together.
 
 import { EventEmitter } from 'node:events';
 import { type ErrorCode, MuonError } from '../errors.ts';
@@ -23,6 +23,10 @@ export interface StreamCarrier {
   writeMessage(msg: Message): void;
   writeData(streamId: number, chunk: Buffer): void;
   forget(streamId: number): void;
+  /** Asks to grow a receive window by `bytes` beyond its start; false when the carrier's budget is spent. */
+  reserveGrowth(bytes: number): boolean;
+  /** A closed stream gives back what its window grew by. */
+  releaseGrowth(bytes: number): void;
 }
 
 /** The largest a receive window grows to. */
@@ -44,6 +48,8 @@ export class MuxStream extends EventEmitter implements ChannelPort, ChannelSocke
   readonly #carrier: StreamCarrier;
   /** Our receive window: what the peer may send unacknowledged; it only grows. */
   #window: number;
+  /** What the window has grown by, reserved from the carrier's budget until the stream closes. */
+  #grown = 0;
   #handler: FrameHandler = NO_HANDLER;
   #onProtocolError: (error: MuonError) => void = () => {};
   /** 'closing': released with writes still waiting for credit; they go out, then it is forgotten. */
@@ -245,9 +251,12 @@ export class MuxStream extends EventEmitter implements ChannelPort, ChannelSocke
     if (this.#ungranted >= this.#window / 4 && this.#carrier.writable) {
       let increment = this.#ungranted;
       if (this.#flowed >= this.#window && this.#window < MAX_WINDOW) {
-        const grown = Math.min(MAX_WINDOW, this.#window * 2);
-        increment += grown - this.#window;
-        this.#window = grown;
+        const by = Math.min(MAX_WINDOW, this.#window * 2) - this.#window;
+        if (this.#carrier.reserveGrowth(by)) {
+          increment += by;
+          this.#window += by;
+          this.#grown += by;
+        }
         this.#flowed = 0;
       }
       this.#carrier.writeMessage({ type: 'WINDOW', streamId: this.id, increment });
@@ -312,6 +321,8 @@ export class MuxStream extends EventEmitter implements ChannelPort, ChannelSocke
     this.#queuedBytes = 0;
     this.#inbox.length = 0;
     this.#inboxBytes = 0;
+    this.#carrier.releaseGrowth(this.#grown);
+    this.#grown = 0;
     this.#carrier.forget(this.id);
     // As a socket does: 'close' comes after the current call has returned.
     process.nextTick(() => this.emit('close'));

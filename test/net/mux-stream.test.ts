@@ -41,6 +41,22 @@ class MemoryCarrier implements StreamCarrier {
     this.forgotten.push(streamId);
   }
 
+  /** Window growth the carrier still allows (unlimited unless a test sets it), and what is reserved. */
+  growthLeft = Number.POSITIVE_INFINITY;
+  reserved = 0;
+
+  reserveGrowth(bytes: number): boolean {
+    if (bytes > this.growthLeft) return false;
+    this.growthLeft -= bytes;
+    this.reserved += bytes;
+    return true;
+  }
+
+  releaseGrowth(bytes: number): void {
+    this.growthLeft += bytes;
+    this.reserved -= bytes;
+  }
+
   /** What was written since the last call, in a short readable form. */
   take(): string[] {
     return this.written.splice(0).map(describe);
@@ -283,6 +299,58 @@ test('the receiver grants WINDOW only in quarters of the window, as it hands dat
   stream.deliverData(text('e'), true);
   assert.deepEqual(carrier.take(), [`WINDOW ${ID} +250`]);
   assert.equal(received.length, 5);
+});
+
+test('a receiver whose handler took a whole window without pausing doubles its window, granting the growth at once', () => {
+  const { carrier, stream } = setup(1000);
+  for (let i = 0; i < 3; i++) stream.deliverData(text('x'.repeat(250)), true);
+  assert.deepEqual(carrier.take(), [`WINDOW ${ID} +250`, `WINDOW ${ID} +250`, `WINDOW ${ID} +250`]);
+  stream.deliverData(text('x'.repeat(250)), true);
+  assert.deepEqual(carrier.take(), [`WINDOW ${ID} +1250`], 'the last quarter, and 1000 more');
+  assert.equal(carrier.reserved, 1000, 'the growth is reserved from the carrier');
+  // Now a window of 2000: granted in quarters of 500, and doubled again after 2000 more.
+  for (let i = 0; i < 3; i++) stream.deliverData(text('y'.repeat(500)), true);
+  stream.deliverData(text('y'.repeat(500)), true);
+  assert.deepEqual(carrier.take(), [
+    `WINDOW ${ID} +500`,
+    `WINDOW ${ID} +500`,
+    `WINDOW ${ID} +500`,
+    `WINDOW ${ID} +2500`,
+  ]);
+  assert.equal(carrier.reserved, 3000);
+});
+
+test('a stream whose local side pushes back (pauses it) before a whole window has gone does not grow', async () => {
+  const { carrier, stream } = setup(1000);
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 3; i++) stream.deliverData(text('x'.repeat(250)), true);
+    stream.pause();
+    stream.resume();
+  }
+  await nextTurn();
+  assert.ok(
+    carrier.take().every((w) => w === `WINDOW ${ID} +250`),
+    'only what was handed on is granted',
+  );
+  assert.equal(carrier.reserved, 0);
+});
+
+test("the carrier's budget caps growth: without budget the window stays as it is, and only what was handed on is granted", () => {
+  const { carrier, stream } = setup(1000);
+  carrier.growthLeft = 500; // less than the 1000 a doubling needs
+  for (let i = 0; i < 4; i++) stream.deliverData(text('x'.repeat(250)), true);
+  assert.deepEqual(carrier.take(), Array(4).fill(`WINDOW ${ID} +250`));
+  assert.equal(carrier.reserved, 0);
+});
+
+test('a closed stream gives its growth back to the carrier', async () => {
+  const { carrier, stream } = setup(1000);
+  for (let i = 0; i < 4; i++) stream.deliverData(text('x'.repeat(250)), true);
+  assert.equal(carrier.reserved, 1000);
+  stream.destroy();
+  assert.equal(carrier.reserved, 0);
+  stream.destroy();
+  assert.equal(carrier.reserved, 0, 'given back once');
 });
 
 test('data and messages are handed on in the order they arrive, with frameEnd', () => {
