@@ -12,7 +12,7 @@ import type { PeerPorts } from './peers.ts';
 import { RssPeakSampler, totalCpuSeconds, totalRssBytes } from './proc.ts';
 import { absolute, atLeastOfDirect, type Figure, type Goal, type Mode } from './report.ts';
 
-export const WORKLOADS = ['memory', 'ttfb', 'rr', 'connect', 'bulk', 'iperf3', 'wrk'] as const;
+export const WORKLOADS = ['memory', 'ttfb', 'rr', 'connect', 'bulk', 'mixed', 'iperf3', 'wrk'] as const;
 export type Workload = (typeof WORKLOADS)[number];
 /** Workloads that need a peer tool installed. */
 export const PEER_WORKLOADS: readonly Workload[] = ['iperf3', 'wrk'];
@@ -272,6 +272,25 @@ async function bulk(ep: Endpoint, s: Settings, out: Results): Promise<void> {
   }
 }
 
+/**
+ * One keep-alive connection's 64-byte round trips while a single-stream download runs through the
+ * same tunnel (the same carrier, or another channel of the same client): the latency a visitor
+ * sees beside a bulk transfer.
+ */
+async function mixed(ep: Endpoint, s: Settings, out: Results): Promise<void> {
+  const timing = { warmup: s.warmupMs, duration: s.durationMs };
+  const bound = s.warmupMs + s.durationMs + 30_000;
+  const [rr, download] = await Promise.all([
+    runLoad(out, 'rr', { port: ep.ports.echo, connections: 1, size: 64, ...timing }, bound),
+    runLoad(out, 'download', { port: ep.ports.source, connections: 1, ...timing }, bound),
+  ]);
+  const group = 'keep-alive 64 B echo, 1 conn, beside a 1-stream download';
+  out.record(ep.mode, group, 'requests/s', 'req/s', 'higher', num(rr.perSecond));
+  out.record(ep.mode, group, 'p50', 'ms', 'lower', num(rr.p50Ms));
+  out.record(ep.mode, group, 'p99', 'ms', 'lower', num(rr.p99Ms));
+  out.record(ep.mode, group, 'download', 'Gbit/s', 'higher', num(download.gbps));
+}
+
 /** Runs the selected workloads against one endpoint, in a fixed order. */
 export async function runWorkloads(
   ep: Endpoint,
@@ -286,6 +305,7 @@ export async function runWorkloads(
     rr: () => requestResponse(ep, s, out),
     connect: () => connectPerRequest(ep, s, out),
     bulk: () => bulk(ep, s, out),
+    mixed: () => mixed(ep, s, out),
     iperf3: () => iperf3Workload(ep, s, out),
     wrk: () => wrkWorkload(ep, s, out),
   };
