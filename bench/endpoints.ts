@@ -1,6 +1,7 @@
 // One mode's endpoint: what the workloads connect to and which processes they measure. Direct
 // is the target itself; plain and tls start a Muon server and client; ssh starts sshd and
-// `ssh -R`. Each tunnel maps the four target services and the peer tools' servers.
+// `ssh -R`. Each tunnel maps the four target services, the peer tools' servers and the second
+// target's source (for the `mixed` workload).
 
 import { muonAvailable, type ServicePorts, startMuon } from './muon.ts';
 import type { PeerPorts } from './peers.ts';
@@ -68,6 +69,7 @@ export async function openEndpoint(mode: Mode, ctx: BenchContext): Promise<OpenE
     const peerPorts: PeerPorts = {};
     if (ssh.ports.iperf3 !== undefined) peerPorts.iperf3 = ssh.ports.iperf3;
     if (ssh.ports.http !== undefined) peerPorts.http = ssh.ports.http;
+    if (ssh.ports.bulkSource !== undefined) peerPorts.bulkSource = ssh.ports.bulkSource;
     ep = { mode, ports, peerPorts, server: ssh.serverPids, client: [ssh.clientPid], tunnel: true };
     stop = ssh.stop;
   } else {
@@ -77,6 +79,7 @@ export async function openEndpoint(mode: Mode, ctx: BenchContext): Promise<OpenE
     const peerPorts: PeerPorts = {};
     if (muon.extraPorts.iperf3 !== undefined) peerPorts.iperf3 = muon.extraPorts.iperf3;
     if (muon.extraPorts.http !== undefined) peerPorts.http = muon.extraPorts.http;
+    if (muon.extraPorts.bulkSource !== undefined) peerPorts.bulkSource = muon.extraPorts.bulkSource;
     ep = {
       mode,
       ports: muon.ports,

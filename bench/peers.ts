@@ -14,6 +14,8 @@ export type PeerTool = (typeof PEER_TOOLS)[number];
 export interface PeerPorts {
   iperf3?: number;
   http?: number;
+  /** A second target process's source, for the `mixed` workload's download. */
+  bulkSource?: number;
 }
 
 // sshd lives in an sbin directory, which is often not on a non-root user's PATH.

@@ -153,6 +153,15 @@ async function main(): Promise<void> {
   });
   await sleep(300);
   const targetIdle = readRssBytes(target.pid) ?? 0;
+  // The `mixed` workload downloads from a second target process, so that the download does not
+  // keep the echo service's process busy: what it measures is the tunnel, not the target.
+  const bulkTarget = only.has('mixed') ? spawnNode([join(ROOT, 'bench', 'target.ts')], ROOT) : undefined;
+  const bulkPorts = (
+    await bulkTarget?.waitFor('second target', 10_000, (line) => {
+      const j = parseJsonLine(line);
+      return j?.event === 'ready' ? j : undefined;
+    })
+  )?.ports as ServicePorts | undefined;
 
   const peerTools = new Set<PeerTool>();
   if (plan.hold === undefined)
@@ -171,7 +180,7 @@ async function main(): Promise<void> {
   const ctx: BenchContext = {
     root: ROOT,
     target: { pid: target.pid, ports: ready.ports as ServicePorts, idleRss: targetIdle },
-    peerTargets: peerTargets?.ports ?? {},
+    peerTargets: { ...peerTargets?.ports, ...(bulkPorts && { bulkSource: bulkPorts.source }) },
     nofile,
   };
 
@@ -209,6 +218,7 @@ async function main(): Promise<void> {
   }
 
   await peerTargets?.stop();
+  await bulkTarget?.stop();
   await target.stop();
 
   process.stdout.write(

@@ -273,16 +273,21 @@ async function bulk(ep: Endpoint, s: Settings, out: Results): Promise<void> {
 }
 
 /**
- * One keep-alive connection's 64-byte round trips while a single-stream download runs through the
- * same tunnel (the same carrier, or another channel of the same client): the latency a visitor
- * sees beside a bulk transfer.
+ * One keep-alive connection's 64-byte round trips while a single-stream download (from a second
+ * target process) runs through the same tunnel (the same carrier, or another channel of the same
+ * client): the latency a visitor sees beside a bulk transfer.
  */
 async function mixed(ep: Endpoint, s: Settings, out: Results): Promise<void> {
   const timing = { warmup: s.warmupMs, duration: s.durationMs };
   const bound = s.warmupMs + s.durationMs + 30_000;
   const [rr, download] = await Promise.all([
     runLoad(out, 'rr', { port: ep.ports.echo, connections: 1, size: 64, ...timing }, bound),
-    runLoad(out, 'download', { port: ep.ports.source, connections: 1, ...timing }, bound),
+    runLoad(
+      out,
+      'download',
+      { port: ep.peerPorts.bulkSource ?? ep.ports.source, connections: 1, ...timing },
+      bound,
+    ),
   ]);
   const group = 'keep-alive 64 B echo, 1 conn, beside a 1-stream download';
   out.record(ep.mode, group, 'requests/s', 'req/s', 'higher', num(rr.perSecond));
