@@ -8,6 +8,7 @@ import { MuonError } from '../errors.ts';
 import { encodeMessage, type Message, streamDataHeader } from '../protocol/messages.ts';
 import type { FramedSocket, FrameHandler } from './framed-socket.ts';
 import { MuxStream, type StreamCarrier } from './mux-stream.ts';
+import { ReadYield } from './read-yield.ts';
 
 /** Bytes of a stream's DATA in flight before its sender first waits for WINDOW (the initial window). */
 export const STREAM_WINDOW = 256 * 1024;
@@ -58,7 +59,13 @@ export class MuxCarrier implements FrameHandler, StreamCarrier {
     this.#options = options;
     framed.setHandler(this);
     framed.setProtocolErrorHandler(options.onProtocolError);
-    framed.socket.on('close', () => this.#lostAll());
+    // Nothing else pauses a carrier: it only ever yields the loop to other sockets.
+    const reads = new ReadYield(framed.socket);
+    framed.socket.on('data', (chunk: Buffer) => reads.read(chunk.length));
+    framed.socket.on('close', () => {
+      reads.stop();
+      this.#lostAll();
+    });
   }
 
   get writable(): boolean {

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../errors.ts';
 import type { ChannelPort } from './channel-port.ts';
 import type { Throttle } from './rate-limit.ts';
+import { ReadYield } from './read-yield.ts';
 import { type StreamIdleLimits, StreamIdleWatch } from './stream-idle-watch.ts';
 
 /**
@@ -67,13 +68,15 @@ export class Relay {
   readonly #toLocalThrottle: Throttle | undefined;
   #localWait: (() => void) | undefined;
   #channelWait: (() => void) | undefined;
+  /** A fast local socket gives the event loop back every so often (see ReadYield). */
+  readonly #localYield: ReadYield;
   /** Runs while the channel or the local socket is paused by backpressure (see PROBE_INTERVAL_MS). */
   #probe: NodeJS.Timeout | undefined;
   /** Runs from our DISCONNECT until the peer's terminator (see ABORT_ANSWER_MS). */
   #answerTimer: NodeJS.Timeout | undefined;
   readonly #resumeLocal = () => {
     this.#localBlocked = false;
-    if (this.#localWait === undefined) this.#local.resume();
+    if (this.#localWait === undefined && !this.#localYield.yielding) this.#local.resume();
   };
   readonly #resumeChannel = () => {
     this.#channelBlocked = false;
@@ -81,7 +84,7 @@ export class Relay {
   };
   readonly #localPaid = () => {
     this.#localWait = undefined;
-    if (!this.#localBlocked) this.#local.resume();
+    if (!this.#localBlocked && !this.#localYield.yielding) this.#local.resume();
   };
   readonly #channelPaid = () => {
     this.#channelWait = undefined;
@@ -119,6 +122,7 @@ export class Relay {
     this.#options = options;
     this.#fromLocalThrottle = options.throttle?.fromLocal;
     this.#toLocalThrottle = options.throttle?.toLocal;
+    this.#localYield = new ReadYield(local, () => this.#localBlocked || this.#localWait !== undefined);
   }
 
   /** Starts reading the local socket (it was kept paused until now). */
@@ -183,6 +187,7 @@ export class Relay {
       this.#local.pause();
       this.#localWait = throttle.wait(this.#localPaid);
     }
+    this.#localYield.read(chunk.length);
   }
 
   #localEnded(): void {
@@ -305,6 +310,7 @@ export class Relay {
   #finish(reusable: boolean): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#localYield.stop();
     this.#idleWatch?.stop();
     this.#idleWatch = undefined;
     clearTimeout(this.#probe);

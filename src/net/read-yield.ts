@@ -1,0 +1,51 @@
+// Makes a fast reader give the event loop back now and then. libuv reads a readable socket up to
+// 32 times in a row before it looks at any other socket, so one bulk transfer can hold the loop
+// for milliseconds per turn, and every other visitor's bytes wait that long. After YIELD_BYTES
+// read, the socket is paused until the next turn of the loop (setImmediate), when it resumes
+// unless something else (backpressure, a speed limit) holds it.
+
+/** Bytes a socket may deliver before it yields the loop for one turn. */
+export const YIELD_BYTES = 256 * 1024;
+
+interface Pausable {
+  pause(): unknown;
+  resume(): unknown;
+}
+
+export class ReadYield {
+  readonly #source: Pausable;
+  /** Whether anything else holds the source paused now (then the yield does not resume it). */
+  readonly #heldElsewhere: () => boolean;
+  #bytes = 0;
+  #yielding = false;
+  #stopped = false;
+  readonly #resume = () => {
+    this.#yielding = false;
+    if (!this.#stopped && !this.#heldElsewhere()) this.#source.resume();
+  };
+
+  constructor(source: Pausable, heldElsewhere: () => boolean = () => false) {
+    this.#source = source;
+    this.#heldElsewhere = heldElsewhere;
+  }
+
+  /** True while the source is paused for a yield: other holders must not resume it. */
+  get yielding(): boolean {
+    return this.#yielding;
+  }
+
+  /** Counts `bytes` just read; pauses the source for one turn once YIELD_BYTES have gone by. */
+  read(bytes: number): void {
+    this.#bytes += bytes;
+    if (this.#bytes < YIELD_BYTES || this.#yielding || this.#stopped) return;
+    this.#bytes = 0;
+    this.#yielding = true;
+    this.#source.pause();
+    setImmediate(this.#resume);
+  }
+
+  /** The source is done: a pending yield resumes nothing. */
+  stop(): void {
+    this.#stopped = true;
+  }
+}
