@@ -1,11 +1,12 @@
 // Makes a fast reader give the event loop back now and then. libuv reads a readable socket up to
 // 32 times in a row before it looks at any other socket, so one bulk transfer can hold the loop
 // for milliseconds per turn, and every other visitor's bytes wait that long. After YIELD_BYTES
-// read, the socket is paused until the next turn of the loop (setImmediate), when it resumes
-// unless something else (backpressure, a speed limit) holds it.
+// read (one full read), the socket is paused until the next turn of the loop (setImmediate), when
+// it resumes unless something else (backpressure, a speed limit) holds it. Measured against 256 KiB:
+// half the wait beside a bulk transfer, and no loss of throughput (docs/benchmarks.md).
 
-/** Bytes a socket may deliver before it yields the loop for one turn. */
-export const YIELD_BYTES = 256 * 1024;
+/** Bytes a socket may deliver before it yields the loop for one turn: one full 64 KiB read. */
+export const YIELD_BYTES = 64 * 1024;
 
 interface Pausable {
   pause(): unknown;
