@@ -262,7 +262,12 @@ export class MuxStream extends EventEmitter implements ChannelPort, ChannelSocke
       this.#carrier.writeMessage({ type: 'WINDOW', streamId: this.id, increment });
       this.#ungranted = 0;
     }
-    this.#guard(() => this.#handler.onData(piece, frameEnd));
+    // Called for every piece of data: no closure, unlike #guard.
+    try {
+      this.#handler.onData(piece, frameEnd);
+    } catch (error) {
+      this.#failed(error);
+    }
   }
 
   /** A protocol error inside one stream ends that stream; the carrier and its other streams go on. */
@@ -270,10 +275,14 @@ export class MuxStream extends EventEmitter implements ChannelPort, ChannelSocke
     try {
       deliver();
     } catch (error) {
-      this.#onProtocolError(
-        error instanceof MuonError ? error : new MuonError('MUON_ERR_INTERNAL', undefined, { cause: error }),
-      );
+      this.#failed(error);
     }
+  }
+
+  #failed(error: unknown): void {
+    this.#onProtocolError(
+      error instanceof MuonError ? error : new MuonError('MUON_ERR_INTERNAL', undefined, { cause: error }),
+    );
   }
 
   // Lifetime

@@ -6,12 +6,11 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NULL_OBSERVER, type TunnelObserver } from '../../src/server/observer.ts';
-import { dial, echoServer, freePort, listenLocal, waitFor } from '../support/net.ts';
+import { dial, echoServer, established, freePort, listenLocal, waitFor } from '../support/net.ts';
 import { KEY, license, startStack } from '../support/stack.ts';
 
 const CHUNK = Buffer.alloc(64 * 1024, 7);
@@ -56,22 +55,6 @@ class VisitorGauge implements TunnelObserver {
     this.active--;
     this.lastClosedAt = performance.now();
   }
-}
-
-/**
- * Established TCP connections on `port`, as the local or the remote port, read from /proc. Our
- * paused sockets (a stalled target, a visitor that does not read) notice nothing when the tunnel
- * closes its side, and a socket closed with unsent data lingers in the kernel (FIN_WAIT1); what
- * counts is that the tunnel's side is no longer ESTABLISHED.
- */
-async function established(side: 'local' | 'remote', port: number): Promise<number> {
-  const table = await readFile('/proc/self/net/tcp', 'utf8');
-  const column = side === 'local' ? 1 : 2;
-  return table
-    .split('\n')
-    .slice(1)
-    .map((line) => line.trim().split(/\s+/))
-    .filter((f) => Number.parseInt(f[column]?.split(':')[1] ?? '', 16) === port && f[3] === '01').length;
 }
 
 describe('aborts stuck behind unread data', { timeout: 20_000 }, () => {

@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
@@ -21,7 +21,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MAX_WINDOW } from '../../src/net/mux-stream.ts';
 import { STREAM_MAX_PAYLOAD } from '../../src/protocol/frame-types.ts';
 import type { MappingRecord } from '../../src/server/directory.ts';
-import { closedWithin, dial, echoServer, freePort, listenLocal, readAll, waitFor } from '../support/net.ts';
+import {
+  closedWithin,
+  dial,
+  echoServer,
+  established,
+  freePort,
+  kernelBufferMax,
+  listenLocal,
+  readAll,
+  roundTrip,
+  waitFor,
+} from '../support/net.ts';
 import { KEY, license, type Stack, startStack } from '../support/stack.ts';
 
 const MiB = 1024 * 1024;
@@ -167,16 +178,6 @@ function readBytes(socket: Socket, n: number): Promise<Buffer> {
   });
 }
 
-/** Sends `payload` through `port`, half-closes, and returns what came back. */
-async function roundTrip(port: number, payload: Buffer): Promise<Buffer> {
-  const socket = await dial(port);
-  const received = readAll(socket);
-  socket.end(payload);
-  const result = await received;
-  socket.destroy();
-  return result;
-}
-
 /** A visitor that has had `message` echoed byte-exact, left open. */
 async function echoedVisitor(port: number, message: Buffer): Promise<Socket> {
   const socket = await dial(port);
@@ -240,25 +241,6 @@ async function kernelQueued(a: number, b: number): Promise<number> {
     }
   }
   return total;
-}
-
-/** Connections to `port` from this process still ESTABLISHED, read from /proc/self/net/tcp. */
-async function established(port: number): Promise<number> {
-  const table = await readFile('/proc/self/net/tcp', 'utf8');
-  return table
-    .split('\n')
-    .slice(1)
-    .map((line) => line.trim().split(/\s+/))
-    .filter((f) => Number.parseInt(f[2]?.split(':')[1] ?? '', 16) === port && f[3] === '01').length;
-}
-
-/** The kernel's maximum for an autotuned socket buffer (the third field of tcp_rmem / tcp_wmem). */
-function kernelMax(file: string, fallback: number): number {
-  try {
-    return Number(readFileSync(file, 'utf8').trim().split(/\s+/)[2]) || fallback;
-  } catch {
-    return fallback;
-  }
 }
 
 for (const tls of [false, true]) {
@@ -367,7 +349,7 @@ for (const tls of [false, true]) {
       await waitFor(() => serverStats().busy === 0, 3000, 'every stream to end on the server');
       await waitFor(() => clientStats().busy === 0, 3000, 'every stream to end on the client');
       await waitFor(
-        async () => (await established(stalled.port)) === 0,
+        async () => (await established('remote', stalled.port)) === 0,
         3000,
         'the client to close the stalled target connection',
       );
@@ -497,8 +479,8 @@ describe('multiplexed carriers', { timeout: 30_000 }, () => {
     // 1 MiB for the processes' own buffers.
     const bound =
       2 *
-        (kernelMax('/proc/sys/net/ipv4/tcp_rmem', 6 * MiB) +
-          kernelMax('/proc/sys/net/ipv4/tcp_wmem', 4 * MiB)) +
+        (kernelBufferMax('/proc/sys/net/ipv4/tcp_rmem', 6 * MiB) +
+          kernelBufferMax('/proc/sys/net/ipv4/tcp_wmem', 4 * MiB)) +
       streamBound +
       MiB;
     // Closer: what the tunnel holds is what was written less what waits in the kernel on those two

@@ -4,20 +4,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { closedWithin, dial, echoServer, freePort, listenLocal, readAll } from '../support/net.ts';
+import { closedWithin, dial, echoServer, freePort, listenLocal, readAll, roundTrip } from '../support/net.ts';
 import { KEY, license, startStack } from '../support/stack.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-/** Sends `payload` through `port`, half-closes, and returns what came back. */
-async function roundTrip(port: number, payload: Buffer): Promise<Buffer> {
-  const socket = await dial(port);
-  const received = readAll(socket);
-  socket.end(payload);
-  const result = await received;
-  socket.destroy();
-  return result;
-}
 
 for (const tls of [false, true]) {
   describe(`transfer over a ${tls ? 'TLS' : 'plain'} tunnel`, () => {

@@ -5,11 +5,18 @@
 // (read from /proc/<pid>/fd and /proc/<pid>/net/tcp).
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dial, echoServer, freePort, listenLocal, type TestServer, waitFor } from '../support/net.ts';
+import {
+  dial,
+  echoServer,
+  freePort,
+  kernelBufferMax,
+  listenLocal,
+  type TestServer,
+  waitFor,
+} from '../support/net.ts';
 import { echoes, Fleet, type MuonProcess, type ServerHandle } from '../support/processes.ts';
 import { closedAt, spread, stream, within } from './traffic.ts';
 
@@ -24,15 +31,8 @@ const MiB = 1024 * 1024;
  * 3 × (6 + 4) + 1 = 31 MiB; machines with larger maxima (32 MiB receive buffers here) allow more.
  */
 function pathBufferBound(): number {
-  const max = (file: string, fallback: number) => {
-    try {
-      return Number(readFileSync(file, 'utf8').trim().split(/\s+/)[2]) || fallback;
-    } catch {
-      return fallback;
-    }
-  };
-  const rmem = max('/proc/sys/net/ipv4/tcp_rmem', 6 * MiB);
-  const wmem = max('/proc/sys/net/ipv4/tcp_wmem', 4 * MiB);
+  const rmem = kernelBufferMax('/proc/sys/net/ipv4/tcp_rmem', 6 * MiB);
+  const wmem = kernelBufferMax('/proc/sys/net/ipv4/tcp_wmem', 4 * MiB);
   return 3 * (rmem + wmem) + MiB;
 }
 

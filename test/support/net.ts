@@ -1,6 +1,8 @@
 // Loopback helpers for tests: free ports, simple target services, and promise wrappers.
 
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 
 /**
@@ -85,6 +87,40 @@ export function readAll(socket: Socket): Promise<Buffer> {
     socket.once('end', () => resolve(Buffer.concat(chunks)));
     socket.once('error', reject);
   });
+}
+
+/** Sends `payload` through `port`, half-closes, and returns what came back. */
+export async function roundTrip(port: number, payload: Buffer): Promise<Buffer> {
+  const socket = await dial(port);
+  const received = readAll(socket);
+  socket.end(payload);
+  const result = await received;
+  socket.destroy();
+  return result;
+}
+
+/**
+ * Established TCP connections of this process on `port`, as the local or the remote port, read
+ * from /proc. Paused sockets notice nothing when their peer closes, and a socket closed with
+ * unsent data lingers in the kernel (FIN_WAIT1): what counts is that it is no longer ESTABLISHED.
+ */
+export async function established(side: 'local' | 'remote', port: number): Promise<number> {
+  const table = await readFile('/proc/self/net/tcp', 'utf8');
+  const column = side === 'local' ? 1 : 2;
+  return table
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => Number.parseInt(f[column]?.split(':')[1] ?? '', 16) === port && f[3] === '01').length;
+}
+
+/** The kernel's maximum for an autotuned socket buffer: the third field of tcp_rmem or tcp_wmem. */
+export function kernelBufferMax(file: string, fallback: number): number {
+  try {
+    return Number(readFileSync(file, 'utf8').trim().split(/\s+/)[2]) || fallback;
+  } catch {
+    return fallback;
+  }
 }
 
 /** Resolves with whether the peer ended or reset the connection within `ms` (data is discarded). */
