@@ -1,16 +1,28 @@
 // Serves the admin application on its own address, over plain HTTP or, with a certificate, over
 // HTTPS (TLS 1.2 at least); close() is idempotent and ends keep-alive connections so shutdown is
 // prompt. A failed accept (out of file descriptors) is logged and the API keeps listening.
+// The application is built on the first request: Hono runs on Node's fetch implementation, whose
+// loading alone adds ~13 MB to the resident size of a server nobody has administered yet
+// (docs/benchmarks.md, "Idle memory").
 
-import type { Server } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { createAdaptorServer } from '@hono/node-server';
-import { MuonError } from '../errors.ts';
+import { type ErrorCode, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { surviveAcceptErrors } from '../net/accept-errors.ts';
 import type { AdminApp } from './app.ts';
+import { statusOf } from './http-errors.ts';
+
+/** Builds the admin application; called once, on the first request. */
+export type AdminAppLoader = () => Promise<AdminApp>;
+type Listener = (request: IncomingMessage, response: ServerResponse) => Promise<void> | void;
 
 /** How long a new HTTPS connection has to finish its TLS handshake (Node's own default is 2 minutes). */
 const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -31,8 +43,11 @@ export class AdminServer {
   readonly #logger: Logger | undefined;
   #closed: Promise<void> | undefined;
 
-  constructor(app: AdminApp, listen: AdminListen, logger?: Logger) {
-    this.#server = listen.tls ? httpsServer(app, listen, listen.tls, logger) : httpServer(app);
+  constructor(load: AdminAppLoader, listen: AdminListen, logger?: Logger) {
+    const listener = lazyListener(load, logger);
+    this.#server = listen.tls
+      ? httpsServer(listener, listen, listen.tls, logger)
+      : createHttpServer(listener);
     this.#host = listen.host;
     this.#port = listen.port;
     this.#logger = logger;
@@ -75,26 +90,53 @@ export class AdminServer {
   }
 }
 
-function httpServer(app: AdminApp): Server {
-  return createAdaptorServer({ fetch: app.fetch }) as Server;
+/**
+ * A request listener that loads the application (and Hono's Node adapter) on its first request;
+ * requests that arrive meanwhile wait for the same load. A load that fails answers
+ * MUON_ERR_INTERNAL and is tried again on the next request.
+ */
+function lazyListener(load: AdminAppLoader, logger: Logger | undefined): Listener {
+  let ready: Promise<Listener> | undefined;
+  const build = async (): Promise<Listener> => {
+    const [{ getRequestListener }, app] = await Promise.all([import('@hono/node-server'), load()]);
+    return getRequestListener(app.fetch);
+  };
+  return async (request, response) => {
+    ready ??= build();
+    let listener: Listener;
+    try {
+      listener = await ready;
+    } catch (error) {
+      ready = undefined;
+      logger?.error({ err: (error as Error).message }, 'admin API could not start');
+      refuse(response, 'MUON_ERR_INTERNAL');
+      return;
+    }
+    await listener(request, response);
+  };
+}
+
+function refuse(response: ServerResponse, code: ErrorCode): void {
+  const { message } = new MuonError(code);
+  response.writeHead(statusOf(code), { 'content-type': 'application/json' });
+  response.end(JSON.stringify({ error: { code, message } }));
 }
 
 function httpsServer(
-  app: AdminApp,
+  listener: Listener,
   listen: AdminListen,
   tls: { cert: string; key: string },
   logger: Logger | undefined,
 ): Server {
-  const server = createAdaptorServer({
-    fetch: app.fetch,
-    createServer: createHttpsServer,
-    serverOptions: {
+  const server = createHttpsServer(
+    {
       cert: tls.cert,
       key: tls.key,
       minVersion: 'TLSv1.2',
       handshakeTimeout: listen.tlsHandshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS,
     },
-  }) as Server;
+    listener,
+  );
   // A failed or timed-out handshake (a plain-HTTP request, a scanner, a client gone quiet) is
   // routine on an exposed port: noted at debug only. Node closes such a socket itself; destroying
   // it here keeps that true whatever Node does once a listener is attached.

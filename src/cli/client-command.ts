@@ -12,6 +12,7 @@ import {
 import { formatHostPort } from '../config/host-port.ts';
 import type { ErrorCode, MuonError } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import { compactHeap } from './compact-heap.ts';
 import { closeOnSignals, closeThenExit, EXIT_FAILURE, say } from './lifecycle.ts';
 
 interface ClientCommandOptions extends ClientFlags {
@@ -68,6 +69,8 @@ async function runClient(options: ClientCommandOptions): Promise<void> {
     closeThenExit(() => client.close(), EXIT_FAILURE);
   });
   closeOnSignals(() => client.close(), logger);
+  // Once the first session is up, start-up is over: give its memory back (compact-heap.ts).
+  client.once('online', compactHeap);
   client.start();
 
   const server = formatHostPort(config.server);

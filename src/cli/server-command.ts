@@ -10,6 +10,7 @@ import { loadServerConfig, type ServerFlags, toServerSettings } from '../config/
 import { describeIoError } from '../config/yaml-file.ts';
 import { MuonError } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import { compactHeap } from './compact-heap.ts';
 import { closeOnSignals, say } from './lifecycle.ts';
 
 interface ServerCommandOptions extends ServerFlags {
@@ -80,6 +81,7 @@ async function runServer(options: ServerCommandOptions): Promise<void> {
   const server = runtime.tunnel;
   const settings = toServerSettings(config);
   closeOnSignals(() => runtime.close(), logger);
+  compactHeap(); // start-up is over: give its memory back before reporting ready
 
   const tlsAddress = endpoint(server.addresses.tls, settings.tls);
   const plain = settings.plain && endpoint(server.addresses.plain, settings.plain);

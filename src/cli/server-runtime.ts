@@ -13,7 +13,7 @@ import type { AcmeTuning, CertificateManager } from '../acme/certificate-manager
 import { ChallengeStore } from '../acme/challenge-store.ts';
 import { AdminServer } from '../admin/admin-server.ts';
 import { loadAdminTls } from '../admin/admin-tls.ts';
-import { createAdminApp } from '../admin/app.ts';
+import type { AdminDeps } from '../admin/app.ts';
 import { ConsoleAssets } from '../admin/console-assets.ts';
 import { ensureFirstAdmin, FIRST_ADMIN } from '../admin/first-admin.ts';
 import { Metrics } from '../admin/metrics.ts';
@@ -172,7 +172,7 @@ export async function startServerRuntime(
       if (first) generatedPasswords.add(first.id);
     }
     if (config.admin.enabled) {
-      const app = createAdminApp({
+      const deps: Omit<AdminDeps, 'console'> = {
         accounts,
         tokens: new SessionTokens({ idleMs: 30 * 60_000, maxAgeMs: 12 * 3_600_000 }),
         loginFailures: new FailureLimiter({ maxFailures: 10, windowMs: 15 * 60_000 }),
@@ -183,11 +183,19 @@ export async function startServerRuntime(
         generatedPasswords,
         metricsToken: config.admin.metricsToken,
         serverInfo: serverInfoOf(server, fingerprintOf(tls.cert)),
-        console: (await ConsoleAssets.load(consoleDir)) ?? null,
         acmeEnabled: acme !== undefined,
-      });
+      };
+      // Built on the first request (admin-server.ts): an idle server neither loads Hono nor
+      // compresses the console.
+      const load = async () => {
+        const [{ createAdminApp }, assets] = await Promise.all([
+          import('../admin/app.ts'),
+          ConsoleAssets.load(consoleDir),
+        ]);
+        return createAdminApp({ ...deps, console: assets ?? null });
+      };
       admin = new AdminServer(
-        app,
+        load,
         { host: config.admin.host, port: config.admin.port, tls: adminTls },
         logger,
       );

@@ -35,7 +35,7 @@ async function start(t: TestContext) {
     serverInfo: () => ({ version: '0', tunnel: { host: '', port: 0 }, plain: null, fingerprint: '' }),
     console: null,
   });
-  const server = new AdminServer(app, { host: '127.0.0.1', port: 0 });
+  const server = new AdminServer(async () => app, { host: '127.0.0.1', port: 0 });
   await server.listen();
   t.after(async () => {
     await server.close();

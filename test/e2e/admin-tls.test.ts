@@ -291,7 +291,7 @@ test('a connection that never finishes its TLS handshake is closed after the han
     logger: new LogCapture().logger,
     secureCookies: true,
   });
-  const server = new AdminServer(app, {
+  const server = new AdminServer(async () => app, {
     host: '127.0.0.1',
     port: 0,
     tls: { cert: identity.cert, key: identity.key },

@@ -43,7 +43,7 @@ async function scraper(t: TestContext, metrics: Metrics): Promise<() => Promise<
     secureCookies: false,
     metricsToken: TOKEN,
   });
-  const server = new AdminServer(app, { host: '127.0.0.1', port: 0 });
+  const server = new AdminServer(async () => app, { host: '127.0.0.1', port: 0 });
   await server.listen();
   t.after(() => server.close());
   const url = `http://127.0.0.1:${server.address?.port}/metrics`;

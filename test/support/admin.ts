@@ -72,7 +72,7 @@ export async function startAdmin(
     ...(options.console !== undefined && { console: options.console }),
     metricsToken: options.metricsToken,
   });
-  const server = new AdminServer(app, { host: '127.0.0.1', port: 0 });
+  const server = new AdminServer(async () => app, { host: '127.0.0.1', port: 0 });
   await server.listen();
   t.after(() => server.close());
   const url = `http://127.0.0.1:${server.address?.port}`;
