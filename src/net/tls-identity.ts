@@ -2,14 +2,13 @@
 // self-signed ECDSA P-256 certificate generated at first start under <dataDir>/tls and reused
 // afterwards, so clients can pin its fingerprint. There is no shared default key.
 
-import { createPrivateKey, KeyObject, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { createPrivateKey, type KeyObject, randomBytes, X509Certificate } from 'node:crypto';
 import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type * as X509 from '@peculiar/x509';
 import { MuonError } from '../errors.ts';
 import { fingerprintOf } from './fingerprint.ts';
-import { loadX509 } from './x509.ts';
+import { createSelfSigned } from './self-signed.ts';
 
 export interface TlsIdentity {
   /** PEM certificate (or chain, leaf first), as tls.createServer expects it. */
@@ -65,7 +64,7 @@ export async function loadOrCreateTlsIdentity(o: TlsIdentityOptions): Promise<Tl
   }
   // A key without a certificate is an interrupted first start (the key is written first): the
   // certificate was never served, so generating afresh is safe.
-  const created = await generateSelfSigned();
+  const created = generateSelfSigned();
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   await writeFileAtomic(keyPath, created.key, 0o600);
@@ -73,48 +72,24 @@ export async function loadOrCreateTlsIdentity(o: TlsIdentityOptions): Promise<Tl
   return { ...created, fingerprint: fingerprintOf(created.cert), generated: true };
 }
 
-export { loadX509 } from './x509.ts';
-
-async function generateSelfSigned(): Promise<{ cert: string; key: string }> {
-  const x509 = await loadX509();
-  const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
-    'sign',
-    'verify',
-  ]);
+function generateSelfSigned(): { cert: string; key: string } {
   const now = Date.now();
   const notAfter = new Date(now);
   notAfter.setUTCFullYear(notAfter.getUTCFullYear() + VALIDITY_YEARS);
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned(
-    {
-      name: `CN=${COMMON_NAME}`,
-      keys,
-      notBefore: new Date(now - BACKDATE_MS),
-      notAfter,
-      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-        new x509.SubjectAlternativeNameExtension(subjectAltNames()),
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, webcrypto),
-      ],
-    },
-    webcrypto,
-  );
-  const cert = new X509Certificate(Buffer.from(certificate.rawData)).toString();
-  const key = KeyObject.from(keys.privateKey).export({ type: 'pkcs8', format: 'pem' }).toString();
-  return { cert, key };
+  return createSelfSigned({
+    commonName: COMMON_NAME,
+    dnsNames: dnsNames(),
+    ips: ['127.0.0.1', '::1'],
+    notBefore: new Date(now - BACKDATE_MS),
+    notAfter,
+  });
 }
 
-function subjectAltNames(): X509.JsonGeneralName[] {
-  const names: X509.JsonGeneralName[] = [{ type: 'dns', value: 'localhost' }];
+function dnsNames(): string[] {
   const host = hostname().toLowerCase();
   // Only names an IA5String (and a TLS client) can carry.
-  if (host !== 'localhost' && host.length <= 253 && /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$/.test(host)) {
-    names.push({ type: 'dns', value: host });
-  }
-  names.push({ type: 'ip', value: '127.0.0.1' }, { type: 'ip', value: '::1' });
-  return names;
+  const usable = host !== 'localhost' && host.length <= 253 && /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$/.test(host);
+  return usable ? ['localhost', host] : ['localhost'];
 }
 
 /** Validates a PEM certificate/key pair and computes the leaf fingerprint. */

@@ -1,6 +1,7 @@
-// @peculiar/x509, loaded on first use (it takes ~100 ms to load). Its dependency tsyringe needs
-// the Reflect metadata polyfill in place before it is imported. A module of its own so that code
-// reading certificates does not pull in the server's TLS identity (and its key generation).
+// @peculiar/x509, loaded on first use (it takes ~100 ms to load and ~12 MB of memory), by code that
+// reads the extensions of domain certificates. Its dependency tsyringe needs the Reflect metadata
+// polyfill in place before it is imported. The server's own certificate does without it
+// (self-signed.ts).
 
 import type * as X509 from '@peculiar/x509';
 

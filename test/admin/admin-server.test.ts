@@ -23,7 +23,8 @@ async function start(t: { after(fn: () => Promise<void>): void }, load: () => Pr
   const url = `http://127.0.0.1:${server.address?.port}/healthz`;
   const get = async () => {
     const response = await fetch(url);
-    return { status: response.status, json: await response.json() };
+    const json = (await response.json()) as { status?: string; error?: { code: string } };
+    return { status: response.status, json };
   };
   return { server, log, get };
 }
@@ -68,7 +69,7 @@ describe('admin server', () => {
     });
     const failed = await get();
     assert.equal(failed.status, 500);
-    assert.equal(failed.json.error.code, 'MUON_ERR_INTERNAL');
+    assert.equal(failed.json.error?.code, 'MUON_ERR_INTERNAL');
     assert.match(log.text(), /admin API could not start/);
     assert.match(log.text(), /disk on fire/);
     assert.deepEqual(await get(), { status: 200, json: { status: 'ok' } });

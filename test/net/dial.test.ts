@@ -9,7 +9,8 @@ import { before, describe, type TestContext, test } from 'node:test';
 import { createServer as createTlsServer, TLSSocket, type TlsOptions } from 'node:tls';
 import { MuonError } from '../../src/errors.ts';
 import { dialTunnel } from '../../src/net/dial.ts';
-import { loadOrCreateTlsIdentity, loadX509, type TlsIdentity } from '../../src/net/tls-identity.ts';
+import { loadOrCreateTlsIdentity, type TlsIdentity } from '../../src/net/tls-identity.ts';
+import { loadX509 } from '../../src/net/x509.ts';
 
 const TIMEOUT_MS = 5_000;
 const WRONG_FINGERPRINT = Array(32).fill('AB').join(':');
