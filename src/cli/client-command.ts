@@ -12,7 +12,7 @@ import {
 import { formatHostPort } from '../config/host-port.ts';
 import type { ErrorCode, MuonError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { compactHeap } from './compact-heap.ts';
+import { compactHeap, IdleCompactor } from './compact-heap.ts';
 import { closeOnSignals, closeThenExit, EXIT_FAILURE, say } from './lifecycle.ts';
 
 interface ClientCommandOptions extends ClientFlags {
@@ -68,9 +68,14 @@ async function runClient(options: ClientCommandOptions): Promise<void> {
     say(`giving up: ${error.message} (${error.code})${hint ? `\n${hint}` : ''}`);
     closeThenExit(() => client.close(), EXIT_FAILURE);
   });
-  closeOnSignals(() => client.close(), logger);
-  // Once the first session is up, start-up is over: give its memory back (compact-heap.ts).
+  // Once the first session is up, start-up is over: give its memory back (compact-heap.ts), and
+  // again whenever a burst has passed.
   client.once('online', compactHeap);
+  const compactor = new IdleCompactor();
+  closeOnSignals(async () => {
+    compactor.close();
+    await client.close();
+  }, logger);
   client.start();
 
   const server = formatHostPort(config.server);

@@ -10,7 +10,7 @@ import { loadServerConfig, type ServerFlags, toServerSettings } from '../config/
 import { describeIoError } from '../config/yaml-file.ts';
 import { MuonError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { compactHeap } from './compact-heap.ts';
+import { compactHeap, IdleCompactor } from './compact-heap.ts';
 import { closeOnSignals, say } from './lifecycle.ts';
 
 interface ServerCommandOptions extends ServerFlags {
@@ -80,8 +80,12 @@ async function runServer(options: ServerCommandOptions): Promise<void> {
   );
   const server = runtime.tunnel;
   const settings = toServerSettings(config);
-  closeOnSignals(() => runtime.close(), logger);
   compactHeap(); // start-up is over: give its memory back before reporting ready
+  const compactor = new IdleCompactor(); // and again whenever a burst has passed
+  closeOnSignals(async () => {
+    compactor.close();
+    await runtime.close();
+  }, logger);
 
   const tlsAddress = endpoint(server.addresses.tls, settings.tls);
   const plain = settings.plain && endpoint(server.addresses.plain, settings.plain);
