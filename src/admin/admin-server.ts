@@ -14,7 +14,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { type ErrorCode, MuonError } from '../errors.ts';
+import { MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { surviveAcceptErrors } from '../net/accept-errors.ts';
 import type { AdminApp } from './app.ts';
@@ -109,17 +109,13 @@ function lazyListener(load: AdminAppLoader, logger: Logger | undefined): Listene
     } catch (error) {
       ready = undefined;
       logger?.error({ err: (error as Error).message }, 'admin API could not start');
-      refuse(response, 'MUON_ERR_INTERNAL');
+      const { code, message } = new MuonError('MUON_ERR_INTERNAL');
+      response.writeHead(statusOf(code), { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ error: { code, message } }));
       return;
     }
     await listener(request, response);
   };
-}
-
-function refuse(response: ServerResponse, code: ErrorCode): void {
-  const { message } = new MuonError(code);
-  response.writeHead(statusOf(code), { 'content-type': 'application/json' });
-  response.end(JSON.stringify({ error: { code, message } }));
 }
 
 function httpsServer(
