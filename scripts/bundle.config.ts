@@ -28,8 +28,9 @@ export default defineConfig({
     entryFileNames: '[name].js',
     chunkFileNames: 'chunks/[name]-[hash].js',
     cleanDir: true,
-    // The process keeps every module's source text in memory: without comments it is a third
-    // smaller, and in ASCII V8 stores it one byte per character instead of two (docs/benchmarks.md).
+    // The process keeps every module's source text in memory: without comments it is a fifth
+    // smaller (1.38 against 1.70 MB), and in ASCII V8 stores it one byte per character instead of
+    // two (docs/benchmarks.md).
     comments: false,
     charset: 'ascii',
   },

@@ -46,14 +46,22 @@ class FakeProcess implements HeapProbe {
 }
 
 describe('IdleCompactor', () => {
-  const start = (t: TestContext, probe: FakeProcess) => {
+  /** A compactor looking at a fake process every 500 ms (mocked timers), closed after the test. */
+  const start = (t: TestContext) => {
     t.mock.timers.enable({ apis: ['setInterval'] });
-    return new IdleCompactor({ intervalMs: 500, quietBelow: 0.02, growthBytes: 4 * MB, probe });
+    const proc = new FakeProcess();
+    const compactor = new IdleCompactor({
+      intervalMs: 500,
+      quietBelow: 0.02,
+      growthBytes: 4 * MB,
+      probe: proc,
+    });
+    t.after(() => compactor.close());
+    return { proc, compactor };
   };
 
   test('compacts once a grown heap has been quiet for an interval, then not again', (t) => {
-    const proc = new FakeProcess();
-    const compactor = start(t, proc);
+    const { proc } = start(t);
     proc.heap += 20 * MB; // a burst of visitors
     proc.live += 2 * MB; // of which this much stays
     proc.load = 0.6;
@@ -64,21 +72,17 @@ describe('IdleCompactor', () => {
     assert.equal(proc.compactions, 1, 'quiet after growth');
     t.mock.timers.tick(5000);
     assert.equal(proc.compactions, 1, 'nothing has grown since');
-    compactor.close();
   });
 
   test('growth below the threshold is left alone', (t) => {
-    const proc = new FakeProcess();
-    const compactor = start(t, proc);
+    const { proc } = start(t);
     proc.heap += 3 * MB;
     t.mock.timers.tick(2000);
     assert.equal(proc.compactions, 0);
-    compactor.close();
   });
 
   test('measures growth from the heap left by its last compaction', (t) => {
-    const proc = new FakeProcess();
-    const compactor = start(t, proc);
+    const { proc } = start(t);
     proc.heap = proc.live = 40 * MB; // 30 MB of live visitors: compacting frees nothing
     t.mock.timers.tick(500);
     assert.equal(proc.compactions, 1);
@@ -88,12 +92,10 @@ describe('IdleCompactor', () => {
     proc.heap += 2 * MB;
     t.mock.timers.tick(500);
     assert.equal(proc.compactions, 2);
-    compactor.close();
   });
 
   test('close() stops it and is idempotent', (t) => {
-    const proc = new FakeProcess();
-    const compactor = start(t, proc);
+    const { proc, compactor } = start(t);
     compactor.close();
     compactor.close();
     proc.heap += 100 * MB;

@@ -1,3 +1,6 @@
+// createSelfSigned (src/net/self-signed.ts): the server's first-start certificate, hand-encoded in
+// DER, checked with Node's X.509 parser, a TLS handshake and, when installed, openssl.
+
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
