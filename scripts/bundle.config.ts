@@ -3,7 +3,7 @@
 // One bundle loads in far less memory than hundreds of separate modules stripped of their types
 // at every start (docs/benchmarks.md, "Idle memory"). Left outside, loaded from node_modules:
 // packages with native addons, WebAssembly or worker files found by path, and those only some
-// servers load (ACME, PostgreSQL, certificate parsing).
+// servers load (ACME, PostgreSQL).
 
 import { defineConfig } from 'rolldown';
 
@@ -13,8 +13,6 @@ const EXTERNAL = [
   '@electric-sql/pglite', // WebAssembly and data files
   '@node-rs/argon2', // native addon
   'acme-client', // ACME only, loaded when configured
-  '@peculiar/x509', // certificate generation and parsing, loaded when needed
-  'reflect-metadata',
 ];
 
 export default defineConfig({

@@ -7,8 +7,8 @@ import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { MuonError } from '../errors.ts';
 import { fingerprintOf } from '../net/fingerprint.ts';
-import { loadX509 } from '../net/x509.ts';
 import { certificateCovers, normalizeHostname } from './host-names.ts';
+import { dnsNamesOf } from './subject-alt-names.ts';
 
 export interface CertificateInfo {
   subject: string;
@@ -51,20 +51,33 @@ export async function describeCertificate(
   fault: PairFault = invalidInput,
 ): Promise<CertificateInfo> {
   const leaf = leafOf(pem, fault);
-  const x509 = await loadX509();
-  const parsed = new x509.X509Certificate(leaf.raw);
-  const san = parsed.getExtension(x509.SubjectAlternativeNameExtension);
-  const names = (san?.names.items ?? [])
-    .filter((n) => n.type === 'dns')
-    .map((n) => normalizeHostname(n.value));
   return {
-    subject: parsed.subject,
-    issuer: parsed.issuer,
-    names,
+    subject: oneLine(leaf.subject),
+    issuer: oneLine(leaf.issuer),
+    names: dnsNamesOfLeaf(leaf, fault).map(normalizeHostname),
     notBefore: new Date(leaf.validFrom),
     notAfter: new Date(leaf.validTo),
     fingerprint: fingerprintOf(leaf.raw),
   };
+}
+
+function dnsNamesOfLeaf(leaf: X509Certificate, fault: PairFault): string[] {
+  try {
+    return dnsNamesOf(leaf.subjectAltName);
+  } catch (error) {
+    throw fault('certificate', `its subjectAltName cannot be read: ${(error as Error).message}`, error);
+  }
+}
+
+/**
+ * A distinguished name as Node writes it, one attribute per line (`CN=example.com\nO=Example`),
+ * on one line for display: `CN=example.com, O=Example`. Commas inside values stay escaped (`\,`).
+ */
+function oneLine(name: string): string {
+  return name
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .join(', ');
 }
 
 /**

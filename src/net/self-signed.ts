@@ -1,6 +1,7 @@
 // A self-signed X.509 v3 server certificate (ECDSA P-256, ecdsa-with-SHA256), DER-encoded by hand
-// on top of node:crypto alone. It exists for memory: @peculiar/x509 with webcrypto costs the server
-// ~12 MB of resident memory, while generateKeyPairSync + crypto.sign cost nothing measurable.
+// on top of node:crypto alone. It exists for memory: generating it with @peculiar/x509 and
+// webcrypto, as Muon once did, cost the server ~12 MB of resident memory, while
+// generateKeyPairSync + crypto.sign cost nothing measurable (docs/benchmarks.md).
 
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { parseIp } from './ip-address.ts';

@@ -10,7 +10,7 @@ import { createServer as createTlsServer, TLSSocket, type TlsOptions } from 'nod
 import { MuonError } from '../../src/errors.ts';
 import { dialTunnel } from '../../src/net/dial.ts';
 import { loadOrCreateTlsIdentity, type TlsIdentity } from '../../src/net/tls-identity.ts';
-import { loadX509 } from '../../src/net/x509.ts';
+import { loadX509 } from '../support/x509.ts';
 
 const TIMEOUT_MS = 5_000;
 const WRONG_FINGERPRINT = Array(32).fill('AB').join(':');

@@ -2,7 +2,7 @@
 // certificates for any DNS names and validity, as PEM, so HTTPS tests can verify what they get.
 
 import { KeyObject, webcrypto, X509Certificate } from 'node:crypto';
-import { loadX509 } from '../../src/net/x509.ts';
+import { loadX509 } from './x509.ts';
 
 export interface TestCertificate {
   /** PEM: the leaf, then the CA. */
