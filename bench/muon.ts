@@ -4,7 +4,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -39,12 +39,22 @@ export function cliPath(root: string): string {
   return join(root, 'dist', 'muon.js');
 }
 
+/** The V8 flags bin/muon starts Muon with (bin/node-flags): the benchmark runs what users run. */
+export function muonNodeFlags(root: string): string[] {
+  return readFileSync(join(root, 'bin', 'node-flags'), 'utf8')
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter((line) => line !== '');
+}
+
 /**
- * Node options for Muon's server and client only (not the load generator or the target), from
- * MUON_BENCH_NODE_OPTIONS, e.g. "--max-semi-space-size=1": to compare runtime settings.
+ * Node options for Muon's server and client only (not the load generator or the target): those of
+ * bin/muon, then MUON_BENCH_NODE_OPTIONS, e.g. "--max-semi-space-size=1", to compare runtime
+ * settings (a later V8 flag wins, so "--no-external-memory-accounted-in-global-limit" undoes one).
  */
-function muonNodeOptions(): string[] {
-  return (process.env.MUON_BENCH_NODE_OPTIONS ?? '').split(/\s+/).filter((o) => o !== '');
+function muonNodeOptions(root: string): string[] {
+  const extra = (process.env.MUON_BENCH_NODE_OPTIONS ?? '').split(/\s+/).filter((o) => o !== '');
+  return [...muonNodeFlags(root), ...extra];
 }
 
 /**
@@ -189,7 +199,7 @@ export async function startMuon(
     );
 
     const server = spawnNode(
-      [...muonNodeOptions(), cliPath(root), 'server', '--config', configFile],
+      [...muonNodeOptions(root), cliPath(root), 'server', '--config', configFile],
       root,
       spawn,
     );
@@ -216,7 +226,7 @@ export async function startMuon(
       clientConfig.push('--config', file);
     }
     const client = spawnNode(
-      [...muonNodeOptions(), cliPath(root), 'client', ...clientConfig, ...serverArgs, '--license', key],
+      [...muonNodeOptions(root), cliPath(root), 'client', ...clientConfig, ...serverArgs, '--license', key],
       root,
       spawn,
     );

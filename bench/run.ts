@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { killAllChildren, parseJsonLine, spawnNode } from './child.ts';
 import { type BenchContext, type OpenEndpoint, openEndpoint } from './endpoints.ts';
 import { hold } from './hold.ts';
-import type { ServicePorts } from './muon.ts';
+import { muonNodeFlags, type ServicePorts } from './muon.ts';
 import { findTool, type PeerTargets, type PeerTool, startPeerTargets } from './peers.ts';
 import { readOpenFileLimit, readRssBytes } from './proc.ts';
 import { figuresToJson, type Mode, renderTable } from './report.ts';
@@ -229,8 +229,10 @@ async function main(): Promise<void> {
       `${settings.quick ? 'quick run: ' : ''}${settings.warmupMs} ms warm-up + ${settings.durationMs} ms per workload; ratio = tunnel / direct\n`,
     );
     process.stdout.write(
-      'memory rows: the direct column is the target process (a bare Node TCP server) as a baseline\n\n',
+      'memory rows: the direct column is the target process (a bare Node TCP server) as a baseline\n',
     );
+    const extra = process.env.MUON_BENCH_NODE_OPTIONS ? `, then ${process.env.MUON_BENCH_NODE_OPTIONS}` : '';
+    process.stdout.write(`Muon's Node flags: ${muonNodeFlags(ROOT).join(' ')} (bin/node-flags)${extra}\n\n`);
   } else {
     process.stdout.write(
       `hold test: ${plan.hold} connections opened 50 at a time, held, checked again; ratio = tunnel / direct\n` +
