@@ -4,10 +4,11 @@
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
+import { readNodeFlags } from '../scripts/node-flags.ts';
 import { parseJsonLine, type SpawnOptions, spawnNode } from './child.ts';
 import type { TunnelMode } from './report.ts';
 import { ChildGroup } from './temp-dirs.ts';
@@ -39,14 +40,6 @@ export function cliPath(root: string): string {
   return join(root, 'dist', 'muon.js');
 }
 
-/** The V8 flags bin/muon starts Muon with (bin/node-flags): the benchmark runs what users run. */
-export function muonNodeFlags(root: string): string[] {
-  return readFileSync(join(root, 'bin', 'node-flags'), 'utf8')
-    .split('\n')
-    .map((line) => line.replace(/#.*/, '').trim())
-    .filter((line) => line !== '');
-}
-
 /**
  * Node options for Muon's server and client only (not the load generator or the target): those of
  * bin/muon, then MUON_BENCH_NODE_OPTIONS, e.g. "--max-semi-space-size=1", to compare runtime
@@ -54,7 +47,7 @@ export function muonNodeFlags(root: string): string[] {
  */
 function muonNodeOptions(root: string): string[] {
   const extra = (process.env.MUON_BENCH_NODE_OPTIONS ?? '').split(/\s+/).filter((o) => o !== '');
-  return [...muonNodeFlags(root), ...extra];
+  return [...readNodeFlags(root), ...extra];
 }
 
 /**

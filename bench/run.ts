@@ -9,10 +9,11 @@
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { readNodeFlags } from '../scripts/node-flags.ts';
 import { killAllChildren, parseJsonLine, spawnNode } from './child.ts';
 import { type BenchContext, type OpenEndpoint, openEndpoint } from './endpoints.ts';
 import { hold } from './hold.ts';
-import { muonNodeFlags, type ServicePorts } from './muon.ts';
+import type { ServicePorts } from './muon.ts';
 import { findTool, type PeerTargets, type PeerTool, startPeerTargets } from './peers.ts';
 import { readOpenFileLimit, readRssBytes } from './proc.ts';
 import { figuresToJson, type Mode, renderTable } from './report.ts';
@@ -232,7 +233,7 @@ async function main(): Promise<void> {
       'memory rows: the direct column is the target process (a bare Node TCP server) as a baseline\n',
     );
     const extra = process.env.MUON_BENCH_NODE_OPTIONS ? `, then ${process.env.MUON_BENCH_NODE_OPTIONS}` : '';
-    process.stdout.write(`Muon's Node flags: ${muonNodeFlags(ROOT).join(' ')} (bin/node-flags)${extra}\n\n`);
+    process.stdout.write(`Muon's Node flags: ${readNodeFlags(ROOT).join(' ')} (bin/node-flags)${extra}\n\n`);
   } else {
     process.stdout.write(
       `hold test: ${plan.hold} connections opened 50 at a time, held, checked again; ratio = tunnel / direct\n` +

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { readNodeFlags } from '../../scripts/node-flags.ts';
 import { echoServer, freePort } from '../support/net.ts';
 import { BUNDLE, echoes, Fleet } from '../support/processes.ts';
 
@@ -21,6 +22,21 @@ test('the bundle, brought up to date by scripts/build-server.sh, runs and report
   // A no-op when dist/muon.js is current (scripts/with-node.sh built it before the tests).
   await run('sh', [join(ROOT, 'scripts/build-server.sh')], { cwd: ROOT });
   const { stdout } = await run(process.execPath, [BUNDLE, '--version']);
+  const manifest = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(stdout.trim(), manifest.version);
+});
+
+test('bin/muon runs the bundle with the V8 flags in bin/node-flags, which this Node accepts', {
+  timeout: 60_000,
+}, async () => {
+  const flags = readNodeFlags(ROOT);
+  assert.ok(flags.length > 0, 'bin/node-flags names its flags');
+  // Node refuses to start with a V8 flag it does not know: muon would not start at all.
+  const { stdout: argv } = await run(process.execPath, [...flags, '-p', 'JSON.stringify(process.execArgv)']);
+  assert.deepEqual((JSON.parse(argv) as string[]).slice(0, flags.length), flags);
+  // The shell's trace shows the command bin/muon hands over to (through scripts/with-node.sh).
+  const { stdout, stderr } = await run('sh', ['-x', join(ROOT, 'bin/muon'), '--version'], { cwd: ROOT });
+  assert.ok(stderr.includes(`node ${flags.join(' ')} ${join(ROOT, 'dist/muon.js')} --version`), stderr);
   const manifest = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
   assert.equal(stdout.trim(), manifest.version);
 });
