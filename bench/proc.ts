@@ -109,6 +109,25 @@ export function readCpuSeconds(pid: number): number | undefined {
   return (utime + stime) / ticksPerSecond();
 }
 
+/**
+ * The machine's CPU time so far, from the first line of /proc/stat: all of it, and the part a
+ * hypervisor gave to other guests ("steal"). On a shared virtual machine the difference of two
+ * readings tells how much of a run's CPU was not ours to use; undefined off Linux.
+ */
+export function readMachineCpu(): { total: number; steal: number } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync('/proc/stat', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const fields = (stat.split('\n', 1)[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user and nice)
+  const counted = fields.slice(0, 8);
+  if (counted.length < 8 || counted.some((n) => !Number.isFinite(n))) return undefined;
+  return { total: counted.reduce((a, b) => a + b, 0), steal: counted[7] as number };
+}
+
 /** Sum of CPU seconds over several processes (missing ones count as 0). */
 export function totalCpuSeconds(pids: readonly number[]): number {
   let sum = 0;

@@ -15,7 +15,7 @@ import { type BenchContext, type OpenEndpoint, openEndpoint } from './endpoints.
 import { hold } from './hold.ts';
 import type { ServicePorts } from './muon.ts';
 import { findTool, type PeerTargets, type PeerTool, startPeerTargets } from './peers.ts';
-import { readOpenFileLimit, readRssBytes } from './proc.ts';
+import { readMachineCpu, readOpenFileLimit, readRssBytes } from './proc.ts';
 import { figuresToJson, type Mode, renderTable } from './report.ts';
 import { sshUnavailable } from './ssh-tunnel.ts';
 import { removeTempDirsSync } from './temp-dirs.ts';
@@ -136,6 +136,7 @@ async function main(): Promise<void> {
     openFiles: limit === undefined ? 'unknown' : `${limit.soft}/${limit.hard}`,
   };
   const started = Date.now();
+  const cpuAtStart = readMachineCpu();
   const what =
     plan.hold === undefined
       ? `${settings.quick ? 'quick' : 'full'} run, ${settings.durationMs} ms per workload after ${settings.warmupMs} ms warm-up`
@@ -242,12 +243,20 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`${renderTable(results.figures, ran)}\n`);
   for (const note of results.notes) process.stdout.write(`note: ${note}\n`);
-  process.stdout.write(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  process.stdout.write(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s${stolenNote(cpuAtStart)}\n`);
   if (json) {
     process.stdout.write(
       `${JSON.stringify({ machine, settings, hold: plan.hold, modes: ran, figures: figuresToJson(results.figures), notes: results.notes })}\n`,
     );
   }
+}
+
+/** How much of the machine's CPU the hypervisor gave to other guests during the run. */
+function stolenNote(start: ReturnType<typeof readMachineCpu>): string {
+  const end = readMachineCpu();
+  if (!start || !end || end.total <= start.total) return '';
+  const share = (100 * (end.steal - start.steal)) / (end.total - start.total);
+  return `; CPU stolen by the hypervisor: ${share.toFixed(1)} % (compare runs with similar figures)`;
 }
 
 function cleanup(): void {

@@ -3,6 +3,8 @@
 // accepts them. Frames for a stream that is already gone are dropped: they were on the wire
 // before the peer learnt of its end. What all streams write within one turn of the event loop
 // leaves in one write to the socket, so the middle hop makes fewer writes than there are messages.
+// While more than one stream is moving data towards us, each may have at most SHARED_WINDOW in
+// flight: whatever a bulk transfer has queued is what another stream's reply waits behind.
 
 import { MuonError } from '../errors.ts';
 import { encodeMessage, type Message, streamDataHeader } from '../protocol/messages.ts';
@@ -19,6 +21,16 @@ export const STREAM_WINDOW = 256 * 1024;
  * so this bounds what fast-then-stalled streams can make a process hold.
  */
 export const WINDOW_GROWTH_BUDGET = 64 * 1024 * 1024;
+
+/**
+ * What one stream may have in flight towards us while another stream has also delivered data in
+ * the last ACTIVE_MS. Alone, a stream's window grows to MAX_WINDOW (4 MiB); at 1 GB/s that is 4 ms
+ * of queue in front of every other stream's messages, at this cap about 1 ms (docs/benchmarks.md).
+ */
+export const SHARED_WINDOW = 1024 * 1024;
+
+/** How recently another stream must have delivered data for SHARED_WINDOW to apply. */
+export const ACTIVE_MS = 1000;
 
 /** Below this size a DATA payload is copied behind its header; above, written as its own buffer. */
 const COPY_THRESHOLD = 1024;
@@ -37,6 +49,10 @@ export class MuxCarrier implements FrameHandler, StreamCarrier {
   #nextId = 1;
   /** Window growth reserved by the streams open now (see WINDOW_GROWTH_BUDGET). */
   #growth = 0;
+  // The stream that most recently delivered data and when, and when another one last did (Date.now()).
+  #lastId = 0;
+  #lastAt = Number.NEGATIVE_INFINITY;
+  #otherAt = Number.NEGATIVE_INFINITY;
   /** Frames written this turn, sent together when it ends. */
   #batch: Buffer[] = [];
   #closed = false;
@@ -121,6 +137,12 @@ export class MuxCarrier implements FrameHandler, StreamCarrier {
     this.#growth -= bytes;
   }
 
+  windowCap(streamId: number): number {
+    // Against the latest delivery, which is usually the piece of this stream being handed on.
+    const other = this.#lastId === streamId ? this.#otherAt : this.#lastAt;
+    return this.#lastAt - other < ACTIVE_MS ? SHARED_WINDOW : Number.POSITIVE_INFINITY;
+  }
+
   // FrameHandler
 
   onMessage(msg: Message): void {
@@ -156,7 +178,19 @@ export class MuxCarrier implements FrameHandler, StreamCarrier {
   }
 
   onStreamData(streamId: number, piece: Buffer, frameEnd: boolean): void {
-    this.#streams.get(streamId)?.deliverData(piece, frameEnd);
+    const stream = this.#streams.get(streamId);
+    if (!stream) return;
+    if (piece.length > 0) this.#delivered(streamId);
+    stream.deliverData(piece, frameEnd);
+  }
+
+  /** Notes that `streamId` delivered data now (empty pieces, such as probes, do not count). */
+  #delivered(streamId: number): void {
+    if (streamId !== this.#lastId) {
+      this.#otherAt = this.#lastAt;
+      this.#lastId = streamId;
+    }
+    this.#lastAt = Date.now();
   }
 
   #add(id: number): MuxStream {

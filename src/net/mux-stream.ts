@@ -8,7 +8,9 @@
 // window without pausing doubles its window (up to MAX_WINDOW; it never shrinks), so a fast
 // stream is not held to the small window's round trips. A stream that never flowed fast keeps
 // the small one; one that did and then stalls holds up to MAX_WINDOW, as a socket's kernel
-// buffers would. The carrier bounds what all its streams' windows may grow by together.
+// buffers would. The carrier bounds what all its streams' windows may grow by together, and caps
+// what one stream may have in flight while others are moving data too (see windowCap): a bulk
+// transfer's bytes in flight are what every other stream's messages queue behind.
 
 import { EventEmitter } from 'node:events';
 import { type ErrorCode, MuonError } from '../errors.ts';
@@ -27,6 +29,8 @@ export interface StreamCarrier {
   reserveGrowth(bytes: number): boolean;
   /** A closed stream gives back what its window grew by. */
   releaseGrowth(bytes: number): void;
+  /** The most this stream may have in flight towards us now (Infinity: its whole window). */
+  windowCap(streamId: number): number;
 }
 
 /** The largest a receive window grows to. */
@@ -247,27 +251,37 @@ export class MuxStream extends EventEmitter implements ChannelPort, ChannelSocke
   #handOn(piece: Buffer, frameEnd: boolean): void {
     this.#ungranted += piece.length;
     this.#flowed += piece.length;
-    // Granted in quarters of the window: fewer WINDOW frames, and the sender never runs dry.
-    if (this.#ungranted >= this.#window / 4 && this.#carrier.writable) {
-      let increment = this.#ungranted;
-      if (this.#flowed >= this.#window && this.#window < MAX_WINDOW) {
-        const by = Math.min(MAX_WINDOW, this.#window * 2) - this.#window;
-        if (this.#carrier.reserveGrowth(by)) {
-          increment += by;
-          this.#window += by;
-          this.#grown += by;
-        }
-        this.#flowed = 0;
-      }
-      this.#carrier.writeMessage({ type: 'WINDOW', streamId: this.id, increment });
-      this.#ungranted = 0;
-    }
+    const cap = this.#carrier.windowCap(this.id);
+    if (this.#ungranted >= Math.min(this.#window, cap) / 4 && this.#carrier.writable) this.#grantBack(cap);
     // Called for every piece of data: no closure, unlike #guard.
     try {
       this.#handler.onData(piece, frameEnd);
     } catch (error) {
       this.#failed(error);
     }
+  }
+
+  /**
+   * Grants back what was handed on, in quarters of the window: fewer WINDOW frames, and the sender
+   * never runs dry. The peer may have at most window − ungranted − held bytes in flight; under the
+   * carrier's cap, only as much is granted as keeps that within the cap (the rest waits).
+   */
+  #grantBack(cap: number): void {
+    const limit = Math.min(this.#window, cap);
+    const inFlight = this.#window - this.#ungranted - this.#inboxBytes;
+    let increment = Math.min(this.#ungranted, limit - inFlight);
+    if (increment < limit / 4) return;
+    this.#ungranted -= increment;
+    if (this.#flowed >= this.#window && this.#window < Math.min(MAX_WINDOW, cap)) {
+      const by = Math.min(MAX_WINDOW, cap, this.#window * 2) - this.#window;
+      if (this.#carrier.reserveGrowth(by)) {
+        increment += by;
+        this.#window += by;
+        this.#grown += by;
+      }
+      this.#flowed = 0;
+    }
+    this.#carrier.writeMessage({ type: 'WINDOW', streamId: this.id, increment });
   }
 
   /** A protocol error inside one stream ends that stream; the carrier and its other streams go on. */

@@ -57,6 +57,13 @@ class MemoryCarrier implements StreamCarrier {
     this.reserved -= bytes;
   }
 
+  /** What a stream may have in flight towards us (the carrier's cap; a test lowers it). */
+  cap = Number.POSITIVE_INFINITY;
+
+  windowCap(): number {
+    return this.cap;
+  }
+
   /** What was written since the last call, in a short readable form. */
   take(): string[] {
     return this.written.splice(0).map(describe);
@@ -351,6 +358,44 @@ test('a closed stream gives its growth back to the carrier', async () => {
   assert.equal(carrier.reserved, 0);
   stream.destroy();
   assert.equal(carrier.reserved, 0, 'given back once');
+});
+
+test("under the carrier's cap, grants keep what the peer may have in flight within the cap; the rest follows once the cap lifts", () => {
+  const { carrier, stream } = setup(1000);
+  carrier.cap = 400;
+  // The peer was granted 1000: nothing more until no more than 300 (3/4 of the cap) can be in flight.
+  for (let i = 0; i < 6; i++) stream.deliverData(text('x'.repeat(100)), true);
+  assert.deepEqual(carrier.take(), []);
+  stream.deliverData(text('x'.repeat(100)), true);
+  assert.deepEqual(carrier.take(), [`WINDOW ${ID} +100`], 'back up to 400 in flight');
+  stream.deliverData(text('x'.repeat(100)), true);
+  assert.deepEqual(carrier.take(), [`WINDOW ${ID} +100`]);
+  carrier.cap = Number.POSITIVE_INFINITY;
+  stream.deliverData(text('x'.repeat(100)), true);
+  assert.deepEqual(
+    carrier.take(),
+    [`WINDOW ${ID} +700`],
+    'all that was handed on and held back: 1000 in flight again',
+  );
+});
+
+test("under the carrier's cap a window grows only up to the cap", () => {
+  const { carrier, stream } = setup(100);
+  carrier.cap = 200;
+  for (let i = 0; i < 4; i++) stream.deliverData(text('x'.repeat(25)), true);
+  assert.deepEqual(carrier.take(), [
+    `WINDOW ${ID} +25`,
+    `WINDOW ${ID} +25`,
+    `WINDOW ${ID} +25`,
+    `WINDOW ${ID} +125`,
+  ]);
+  for (let i = 0; i < 8; i++) stream.deliverData(text('y'.repeat(50)), true);
+  assert.deepEqual(
+    carrier.take(),
+    Array(8).fill(`WINDOW ${ID} +50`),
+    'a whole window of 200 went by, and no growth',
+  );
+  assert.equal(carrier.reserved, 100);
 });
 
 test('data and messages are handed on in the order they arrive, with frameEnd', () => {

@@ -1,0 +1,83 @@
+// Specification of how a multiplexed carrier shares itself between streams. Alone, a stream's
+// receive window may grow to MAX_WINDOW; while another stream has delivered data within
+// ACTIVE_MS, each may have at most SHARED_WINDOW in flight (windowCap), so what a bulk transfer
+// has queued in front of another stream's messages stays small. Empty pieces (probes) and data
+// for streams that are gone do not count as activity. The carrier runs on a real loopback socket;
+// the clock is mocked.
+
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { type TestContext, test } from 'node:test';
+import { FramedSocket } from '../../src/net/framed-socket.ts';
+import { ACTIVE_MS, MuxCarrier, SHARED_WINDOW } from '../../src/net/mux-carrier.ts';
+import { listenLocal } from '../support/net.ts';
+
+const UNCAPPED = Number.POSITIVE_INFINITY;
+const x = Buffer.from('x');
+
+/** A carrier on one end of a loopback connection, closed when the test ends. */
+async function carrierOnLoopback(t: TestContext): Promise<MuxCarrier> {
+  const server = await listenLocal(() => {});
+  const socket = connect(server.port, '127.0.0.1');
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  const framed = new FramedSocket(
+    socket as Socket,
+    { maxFrameSize: 64 * 1024, expectPreamble: false },
+    { onMessage: () => {}, onData: () => {} },
+    () => {},
+  );
+  const carrier = new MuxCarrier(framed, { onProtocolError: () => {} });
+  t.after(async () => {
+    carrier.close();
+    await server.close();
+  });
+  return carrier;
+}
+
+test('SHARED_WINDOW is 1 MiB and ACTIVE_MS one second', () => {
+  assert.equal(SHARED_WINDOW, 1024 * 1024);
+  assert.equal(ACTIVE_MS, 1000);
+});
+
+test('a stream alone on its carrier is not capped; another stream is, while the first delivers data', async (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: 10_000 });
+  const carrier = await carrierOnLoopback(t);
+  const one = carrier.openStream();
+  const two = carrier.openStream();
+  assert.equal(carrier.windowCap(one.id), UNCAPPED, 'nothing delivered yet');
+  carrier.onStreamData(one.id, x, true);
+  assert.equal(carrier.windowCap(one.id), UNCAPPED, 'only its own data');
+  assert.equal(carrier.windowCap(two.id), SHARED_WINDOW, 'stream one is moving data');
+});
+
+test('two streams delivering within ACTIVE_MS of each other are both capped, until one stays quiet that long', async (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: 10_000 });
+  const carrier = await carrierOnLoopback(t);
+  const bulk = carrier.openStream();
+  const chat = carrier.openStream();
+  carrier.onStreamData(bulk.id, x, true);
+  t.mock.timers.tick(500);
+  carrier.onStreamData(chat.id, x, true);
+  t.mock.timers.tick(200);
+  carrier.onStreamData(bulk.id, x, true);
+  assert.equal(carrier.windowCap(bulk.id), SHARED_WINDOW);
+  assert.equal(carrier.windowCap(chat.id), SHARED_WINDOW);
+  t.mock.timers.tick(ACTIVE_MS - 201);
+  carrier.onStreamData(bulk.id, x, true);
+  assert.equal(carrier.windowCap(bulk.id), SHARED_WINDOW, `the other delivered ${ACTIVE_MS - 1} ms ago`);
+  t.mock.timers.tick(1);
+  carrier.onStreamData(bulk.id, x, true);
+  assert.equal(carrier.windowCap(bulk.id), UNCAPPED, `the other has been quiet for ${ACTIVE_MS} ms`);
+});
+
+test('empty pieces (probes) and data for a stream that is gone are not activity', async (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: 10_000 });
+  const carrier = await carrierOnLoopback(t);
+  const bulk = carrier.openStream();
+  const paused = carrier.openStream();
+  carrier.onStreamData(bulk.id, x, true);
+  carrier.onStreamData(paused.id, Buffer.alloc(0), true);
+  carrier.onStreamData(99, x, true);
+  carrier.onStreamData(bulk.id, x, true);
+  assert.equal(carrier.windowCap(bulk.id), UNCAPPED);
+});
