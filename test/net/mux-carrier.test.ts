@@ -6,7 +6,7 @@
 // the clock is mocked.
 
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { type TestContext, test } from 'node:test';
 import { FramedSocket } from '../../src/net/framed-socket.ts';
 import { ACTIVE_MS, MuxCarrier, SHARED_WINDOW } from '../../src/net/mux-carrier.ts';
@@ -21,7 +21,7 @@ async function carrierOnLoopback(t: TestContext): Promise<MuxCarrier> {
   const socket = connect(server.port, '127.0.0.1');
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
   const framed = new FramedSocket(
-    socket as Socket,
+    socket,
     { maxFrameSize: 64 * 1024, expectPreamble: false },
     { onMessage: () => {}, onData: () => {} },
     () => {},
@@ -34,7 +34,7 @@ async function carrierOnLoopback(t: TestContext): Promise<MuxCarrier> {
   return carrier;
 }
 
-test('SHARED_WINDOW is 1 MiB and ACTIVE_MS one second', () => {
+test('SHARED_WINDOW is 1 MiB and ACTIVE_MS one second, as docs/protocol.md says', () => {
   assert.equal(SHARED_WINDOW, 1024 * 1024);
   assert.equal(ACTIVE_MS, 1000);
 });
