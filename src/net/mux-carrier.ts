@@ -40,6 +40,8 @@ export interface MuxCarrierOptions {
   onStream?: (stream: MuxStream) => void;
   /** A carrier-level protocol error; the owner closes the carrier. */
   onProtocolError: (error: MuonError) => void;
+  /** A monotonic clock in milliseconds (tests give their own); performance.now() by default. */
+  now?: () => number;
 }
 
 export class MuxCarrier implements FrameHandler, StreamCarrier {
@@ -49,7 +51,8 @@ export class MuxCarrier implements FrameHandler, StreamCarrier {
   #nextId = 1;
   /** Window growth reserved by the streams open now (see WINDOW_GROWTH_BUDGET). */
   #growth = 0;
-  // The stream that most recently delivered data and when, and when another one last did (Date.now()).
+  readonly #now: () => number;
+  // The stream that most recently delivered data and when, and when another one last did (#now).
   #lastId = 0;
   #lastAt = Number.NEGATIVE_INFINITY;
   #otherAt = Number.NEGATIVE_INFINITY;
@@ -73,6 +76,8 @@ export class MuxCarrier implements FrameHandler, StreamCarrier {
   constructor(framed: FramedSocket, options: MuxCarrierOptions) {
     this.framed = framed;
     this.#options = options;
+    // Monotonic: a wall clock set back would look like activity for as long as it was set back.
+    this.#now = options.now ?? (() => performance.now());
     framed.setHandler(this);
     framed.setProtocolErrorHandler(options.onProtocolError);
     // Nothing else pauses a carrier: it only ever yields the loop to other sockets.
@@ -190,7 +195,7 @@ export class MuxCarrier implements FrameHandler, StreamCarrier {
       this.#otherAt = this.#lastAt;
       this.#lastId = streamId;
     }
-    this.#lastAt = Date.now();
+    this.#lastAt = this.#now();
   }
 
   #add(id: number): MuxStream {

@@ -2,8 +2,8 @@
 // receive window may grow to MAX_WINDOW; while another stream has delivered data within
 // ACTIVE_MS, each may have at most SHARED_WINDOW in flight (windowCap), so what a bulk transfer
 // has queued in front of another stream's messages stays small. Empty pieces (probes) and data
-// for streams that are gone do not count as activity. The carrier runs on a real loopback socket;
-// the clock is mocked.
+// for streams that are gone do not count as activity. The carrier runs on a real loopback socket,
+// with a clock of the test's own.
 
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
@@ -15,8 +15,14 @@ import { listenLocal } from '../support/net.ts';
 const UNCAPPED = Number.POSITIVE_INFINITY;
 const x = Buffer.from('x');
 
-/** A carrier on one end of a loopback connection, closed when the test ends. */
-async function carrierOnLoopback(t: TestContext): Promise<MuxCarrier> {
+/** A clock that moves only when the test says so. */
+function testClock() {
+  let now = 10_000;
+  return { now: () => now, tick: (ms: number) => void (now += ms) };
+}
+
+/** A carrier on one end of a loopback connection, on `clock`, closed when the test ends. */
+async function carrierOnLoopback(t: TestContext, clock: { now: () => number }): Promise<MuxCarrier> {
   const server = await listenLocal(() => {});
   const socket = connect(server.port, '127.0.0.1');
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
@@ -26,7 +32,7 @@ async function carrierOnLoopback(t: TestContext): Promise<MuxCarrier> {
     { onMessage: () => {}, onData: () => {} },
     () => {},
   );
-  const carrier = new MuxCarrier(framed, { onProtocolError: () => {} });
+  const carrier = new MuxCarrier(framed, { onProtocolError: () => {}, now: clock.now });
   t.after(async () => {
     carrier.close();
     await server.close();
@@ -40,8 +46,8 @@ test('SHARED_WINDOW is 1 MiB and ACTIVE_MS one second, as docs/protocol.md says'
 });
 
 test('a stream alone on its carrier is not capped; another stream is, while the first delivers data', async (t) => {
-  t.mock.timers.enable({ apis: ['Date'], now: 10_000 });
-  const carrier = await carrierOnLoopback(t);
+  const clock = testClock();
+  const carrier = await carrierOnLoopback(t, clock);
   const one = carrier.openStream();
   const two = carrier.openStream();
   assert.equal(carrier.windowCap(one.id), UNCAPPED, 'nothing delivered yet');
@@ -51,28 +57,28 @@ test('a stream alone on its carrier is not capped; another stream is, while the 
 });
 
 test('two streams delivering within ACTIVE_MS of each other are both capped, until one stays quiet that long', async (t) => {
-  t.mock.timers.enable({ apis: ['Date'], now: 10_000 });
-  const carrier = await carrierOnLoopback(t);
+  const clock = testClock();
+  const carrier = await carrierOnLoopback(t, clock);
   const bulk = carrier.openStream();
   const chat = carrier.openStream();
   carrier.onStreamData(bulk.id, x, true);
-  t.mock.timers.tick(500);
+  clock.tick(500);
   carrier.onStreamData(chat.id, x, true);
-  t.mock.timers.tick(200);
+  clock.tick(200);
   carrier.onStreamData(bulk.id, x, true);
   assert.equal(carrier.windowCap(bulk.id), SHARED_WINDOW);
   assert.equal(carrier.windowCap(chat.id), SHARED_WINDOW);
-  t.mock.timers.tick(ACTIVE_MS - 201);
+  clock.tick(ACTIVE_MS - 201);
   carrier.onStreamData(bulk.id, x, true);
   assert.equal(carrier.windowCap(bulk.id), SHARED_WINDOW, `the other delivered ${ACTIVE_MS - 1} ms ago`);
-  t.mock.timers.tick(1);
+  clock.tick(1);
   carrier.onStreamData(bulk.id, x, true);
   assert.equal(carrier.windowCap(bulk.id), UNCAPPED, `the other has been quiet for ${ACTIVE_MS} ms`);
 });
 
 test('empty pieces (probes) and data for a stream that is gone are not activity', async (t) => {
-  t.mock.timers.enable({ apis: ['Date'], now: 10_000 });
-  const carrier = await carrierOnLoopback(t);
+  const clock = testClock();
+  const carrier = await carrierOnLoopback(t, clock);
   const bulk = carrier.openStream();
   const paused = carrier.openStream();
   carrier.onStreamData(bulk.id, x, true);
