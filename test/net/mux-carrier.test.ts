@@ -18,7 +18,12 @@ const x = Buffer.from('x');
 /** A clock that moves only when the test says so. */
 function testClock() {
   let now = 10_000;
-  return { now: () => now, tick: (ms: number) => void (now += ms) };
+  return {
+    now: () => now,
+    tick: (ms: number) => {
+      now += ms;
+    },
+  };
 }
 
 /** A carrier on one end of a loopback connection, on `clock`, closed when the test ends. */
