@@ -15,19 +15,12 @@ import { listenLocal } from '../support/net.ts';
 const UNCAPPED = Number.POSITIVE_INFINITY;
 const x = Buffer.from('x');
 
-/** A clock that moves only when the test says so. */
-function testClock() {
+/**
+ * A carrier on one end of a loopback connection, with two streams open and a clock that moves only
+ * when the test says so (tick); closed when the test ends.
+ */
+async function twoStreams(t: TestContext) {
   let now = 10_000;
-  return {
-    now: () => now,
-    tick: (ms: number) => {
-      now += ms;
-    },
-  };
-}
-
-/** A carrier on one end of a loopback connection, on `clock`, closed when the test ends. */
-async function carrierOnLoopback(t: TestContext, clock: { now: () => number }): Promise<MuxCarrier> {
   const server = await listenLocal(() => {});
   const socket = connect(server.port, '127.0.0.1');
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
@@ -37,12 +30,15 @@ async function carrierOnLoopback(t: TestContext, clock: { now: () => number }): 
     { onMessage: () => {}, onData: () => {} },
     () => {},
   );
-  const carrier = new MuxCarrier(framed, { onProtocolError: () => {}, now: clock.now });
+  const carrier = new MuxCarrier(framed, { onProtocolError: () => {}, now: () => now });
   t.after(async () => {
     carrier.close();
     await server.close();
   });
-  return carrier;
+  const tick = (ms: number) => {
+    now += ms;
+  };
+  return { carrier, tick, first: carrier.openStream(), second: carrier.openStream() };
 }
 
 test('SHARED_WINDOW is 1 MiB and ACTIVE_MS one second, as docs/protocol.md says', () => {
@@ -51,10 +47,7 @@ test('SHARED_WINDOW is 1 MiB and ACTIVE_MS one second, as docs/protocol.md says'
 });
 
 test('a stream alone on its carrier is not capped; another stream is, while the first delivers data', async (t) => {
-  const clock = testClock();
-  const carrier = await carrierOnLoopback(t, clock);
-  const one = carrier.openStream();
-  const two = carrier.openStream();
+  const { carrier, first: one, second: two } = await twoStreams(t);
   assert.equal(carrier.windowCap(one.id), UNCAPPED, 'nothing delivered yet');
   carrier.onStreamData(one.id, x, true);
   assert.equal(carrier.windowCap(one.id), UNCAPPED, 'only its own data');
@@ -62,30 +55,24 @@ test('a stream alone on its carrier is not capped; another stream is, while the 
 });
 
 test('two streams delivering within ACTIVE_MS of each other are both capped, until one stays quiet that long', async (t) => {
-  const clock = testClock();
-  const carrier = await carrierOnLoopback(t, clock);
-  const bulk = carrier.openStream();
-  const chat = carrier.openStream();
+  const { carrier, tick, first: bulk, second: chat } = await twoStreams(t);
   carrier.onStreamData(bulk.id, x, true);
-  clock.tick(500);
+  tick(500);
   carrier.onStreamData(chat.id, x, true);
-  clock.tick(200);
+  tick(200);
   carrier.onStreamData(bulk.id, x, true);
   assert.equal(carrier.windowCap(bulk.id), SHARED_WINDOW);
   assert.equal(carrier.windowCap(chat.id), SHARED_WINDOW);
-  clock.tick(ACTIVE_MS - 201);
+  tick(ACTIVE_MS - 201);
   carrier.onStreamData(bulk.id, x, true);
   assert.equal(carrier.windowCap(bulk.id), SHARED_WINDOW, `the other delivered ${ACTIVE_MS - 1} ms ago`);
-  clock.tick(1);
+  tick(1);
   carrier.onStreamData(bulk.id, x, true);
   assert.equal(carrier.windowCap(bulk.id), UNCAPPED, `the other has been quiet for ${ACTIVE_MS} ms`);
 });
 
 test('empty pieces (probes) and data for a stream that is gone are not activity', async (t) => {
-  const clock = testClock();
-  const carrier = await carrierOnLoopback(t, clock);
-  const bulk = carrier.openStream();
-  const paused = carrier.openStream();
+  const { carrier, first: bulk, second: paused } = await twoStreams(t);
   carrier.onStreamData(bulk.id, x, true);
   carrier.onStreamData(paused.id, Buffer.alloc(0), true);
   carrier.onStreamData(99, x, true);
