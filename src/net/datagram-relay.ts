@@ -8,6 +8,7 @@ import { DatagramAssembler, MAX_DATAGRAM_SIZE } from '../protocol/datagram-assem
 import type { ChannelPort } from './channel-port.ts';
 import { IdleTimer } from './idle-timer.ts';
 import type { Throttle } from './rate-limit.ts';
+import { sessionActivity } from './recent-activity.ts';
 import { ABORT_ANSWER_MS, type LocalFailure } from './relay.ts';
 
 /** What a proxy channel needs of the relay carrying its session: a stream (Relay) or datagrams. */
@@ -101,6 +102,7 @@ export class DatagramRelay implements ChannelRelay {
   #fromLocal(datagram: Buffer): void {
     if (this.#sentTerminator) return;
     this.#idle?.touch();
+    sessionActivity.note(this); // a fast stream beside this session yields the loop to it
     const throttle = this.#options.throttle?.fromLocal;
     if (
       // Only IPv6 carries more (up to 65,527 bytes); the peer would refuse such a frame.
@@ -125,6 +127,7 @@ export class DatagramRelay implements ChannelRelay {
 
   #toLocal(datagram: Buffer): void {
     this.#idle?.touch();
+    sessionActivity.note(this);
     const throttle = this.#options.throttle?.toLocal;
     if (throttle?.active && throttle.inDebt()) {
       this.#dropped++;

@@ -11,6 +11,7 @@ import { encodeMessage, type Message, streamDataHeader } from '../protocol/messa
 import type { FramedSocket, FrameHandler } from './framed-socket.ts';
 import { MuxStream, type StreamCarrier } from './mux-stream.ts';
 import { ReadYield } from './read-yield.ts';
+import { RecentActivity, sessionActivity } from './recent-activity.ts';
 
 /** Bytes of a stream's DATA in flight before its sender first waits for WINDOW (the initial window). */
 export const STREAM_WINDOW = 256 * 1024;
@@ -24,13 +25,11 @@ export const WINDOW_GROWTH_BUDGET = 64 * 1024 * 1024;
 
 /**
  * What one stream may have in flight towards us while another stream has also delivered data in
- * the last ACTIVE_MS. Alone, a stream's window grows to MAX_WINDOW (4 MiB); at 1 GB/s that is 4 ms
- * of queue in front of every other stream's messages, at this cap about 1 ms (docs/benchmarks.md).
+ * the last ACTIVE_MS (recent-activity.ts). Alone, a stream's window grows to MAX_WINDOW (4 MiB);
+ * at 1 GB/s that is 4 ms of queue in front of every other stream's messages, at this cap about
+ * 1 ms (docs/benchmarks.md).
  */
 export const SHARED_WINDOW = 1024 * 1024;
-
-/** How recently another stream must have delivered data for SHARED_WINDOW to apply. */
-export const ACTIVE_MS = 1000;
 
 /** Below this size a DATA payload is copied behind its header; above, written as its own buffer. */
 const COPY_THRESHOLD = 1024;
@@ -51,11 +50,8 @@ export class MuxCarrier implements FrameHandler, StreamCarrier {
   #nextId = 1;
   /** Window growth reserved by the streams open now (see WINDOW_GROWTH_BUDGET). */
   #growth = 0;
-  readonly #now: () => number;
-  // The stream that most recently delivered data and when, and when another one last did (#now).
-  #lastId = 0;
-  #lastAt = Number.NEGATIVE_INFINITY;
-  #otherAt = Number.NEGATIVE_INFINITY;
+  /** Which streams delivered data lately (windowCap). */
+  readonly #delivered: RecentActivity;
   /** Frames written this turn, sent together when it ends. */
   #batch: Buffer[] = [];
   #closed = false;
@@ -76,12 +72,11 @@ export class MuxCarrier implements FrameHandler, StreamCarrier {
   constructor(framed: FramedSocket, options: MuxCarrierOptions) {
     this.framed = framed;
     this.#options = options;
-    // Monotonic: a wall clock set back would look like activity for as long as it was set back.
-    this.#now = options.now ?? (() => performance.now());
+    this.#delivered = new RecentActivity(options.now);
     framed.setHandler(this);
     framed.setProtocolErrorHandler(options.onProtocolError);
-    // Nothing else pauses a carrier: it only ever yields the loop to other sockets.
-    const reads = new ReadYield(framed.socket);
+    // Nothing else pauses a carrier: it only ever yields the loop to other sessions' sockets.
+    const reads = new ReadYield(framed.socket, { othersWaiting: () => sessionActivity.shared() });
     framed.socket.on('data', (chunk: Buffer) => reads.read(chunk.length));
     framed.socket.on('close', () => {
       reads.stop();
@@ -143,9 +138,7 @@ export class MuxCarrier implements FrameHandler, StreamCarrier {
   }
 
   windowCap(streamId: number): number {
-    // Against the latest delivery, which is usually the piece of this stream being handed on.
-    const other = this.#lastId === streamId ? this.#otherAt : this.#lastAt;
-    return this.#lastAt - other < ACTIVE_MS ? SHARED_WINDOW : Number.POSITIVE_INFINITY;
+    return this.#delivered.othersActive(streamId) ? SHARED_WINDOW : Number.POSITIVE_INFINITY;
   }
 
   // FrameHandler
@@ -185,17 +178,8 @@ export class MuxCarrier implements FrameHandler, StreamCarrier {
   onStreamData(streamId: number, piece: Buffer, frameEnd: boolean): void {
     const stream = this.#streams.get(streamId);
     if (!stream) return;
-    if (piece.length > 0) this.#delivered(streamId);
+    if (piece.length > 0) this.#delivered.note(streamId); // empty pieces (probes) are no activity
     stream.deliverData(piece, frameEnd);
-  }
-
-  /** Notes that `streamId` delivered data now (empty pieces, such as probes, do not count). */
-  #delivered(streamId: number): void {
-    if (streamId !== this.#lastId) {
-      this.#otherAt = this.#lastAt;
-      this.#lastId = streamId;
-    }
-    this.#lastAt = this.#now();
   }
 
   #add(id: number): MuxStream {

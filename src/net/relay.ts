@@ -12,6 +12,7 @@ import type { ErrorCode } from '../errors.ts';
 import type { ChannelPort } from './channel-port.ts';
 import type { Throttle } from './rate-limit.ts';
 import { ReadYield } from './read-yield.ts';
+import { type RecentActivity, sessionActivity } from './recent-activity.ts';
 import { type StreamIdleLimits, StreamIdleWatch } from './stream-idle-watch.ts';
 
 /**
@@ -42,6 +43,8 @@ export interface RelayOptions {
   onDone: (reusable: boolean) => void;
   /** Speed limits: on bytes read from the local socket, and on bytes written to it. */
   throttle?: { fromLocal: Throttle; toLocal: Throttle };
+  /** The process's sessions moving data (tests give their own): a fast local socket yields to them. */
+  activity?: RecentActivity;
 }
 
 export class Relay {
@@ -70,6 +73,7 @@ export class Relay {
   #channelWait: (() => void) | undefined;
   /** A fast local socket gives the event loop back every so often (see ReadYield). */
   readonly #localYield: ReadYield;
+  readonly #activity: RecentActivity;
   /** Runs while the channel or the local socket is paused by backpressure (see PROBE_INTERVAL_MS). */
   #probe: NodeJS.Timeout | undefined;
   /** Runs from our DISCONNECT until the peer's terminator (see ABORT_ANSWER_MS). */
@@ -122,7 +126,11 @@ export class Relay {
     this.#options = options;
     this.#fromLocalThrottle = options.throttle?.fromLocal;
     this.#toLocalThrottle = options.throttle?.toLocal;
-    this.#localYield = new ReadYield(local, () => this.#localBlocked || this.#localWait !== undefined);
+    this.#activity = options.activity ?? sessionActivity;
+    this.#localYield = new ReadYield(local, {
+      heldElsewhere: () => this.#localBlocked || this.#localWait !== undefined,
+      othersWaiting: () => this.#activity.othersActive(this),
+    });
   }
 
   /** Starts reading the local socket (it was kept paused until now). */
@@ -176,6 +184,7 @@ export class Relay {
   #fromLocal(chunk: Buffer): void {
     if (this.#sentTerminator) return;
     this.#bytesFromLocal += chunk.length;
+    this.#activity.note(this);
     if (!this.#channel.sendData(chunk) && this.#channel.writable && !this.#localBlocked) {
       this.#localBlocked = true;
       this.#local.pause();
@@ -216,6 +225,7 @@ export class Relay {
   data(piece: Buffer): void {
     if (this.#aborted || this.#receivedTerminator) return;
     this.#bytesToLocal += piece.length;
+    if (piece.length > 0) this.#activity.note(this); // empty pieces (probes) are no activity
     if (!this.#local.write(piece) && !this.#channelBlocked) {
       this.#channelBlocked = true;
       this.#channel.socket.pause();

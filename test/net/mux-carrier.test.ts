@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { type TestContext, test } from 'node:test';
 import { FramedSocket } from '../../src/net/framed-socket.ts';
-import { ACTIVE_MS, MuxCarrier, SHARED_WINDOW } from '../../src/net/mux-carrier.ts';
+import { MuxCarrier, SHARED_WINDOW } from '../../src/net/mux-carrier.ts';
+import { ACTIVE_MS } from '../../src/net/recent-activity.ts';
 import { listenLocal } from '../support/net.ts';
 
 const UNCAPPED = Number.POSITIVE_INFINITY;

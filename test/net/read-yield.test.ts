@@ -1,5 +1,6 @@
 // Specification of ReadYield: a reader that has delivered YIELD_BYTES pauses its socket for one
-// turn of the event loop, then resumes it, unless backpressure or a speed limit holds it then.
+// turn of the event loop, then resumes it, unless backpressure or a speed limit holds it then;
+// while nothing else waits for the loop it reads on without yielding.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -56,7 +57,7 @@ test('the count starts again after a yield', async () => {
 test('a source held elsewhere when the turn comes (backpressure, a speed limit) stays paused', async () => {
   const source = new Source();
   let held = true;
-  const reads = new ReadYield(source, () => held);
+  const reads = new ReadYield(source, { heldElsewhere: () => held });
   reads.read(YIELD_BYTES);
   await nextTurn();
   assert.deepEqual(source.calls, ['pause'], 'its holder resumes it, not the yield');
@@ -76,4 +77,20 @@ test('after stop() a pending yield resumes nothing, and no new one starts', asyn
   reads.read(2 * YIELD_BYTES);
   await nextTurn();
   assert.deepEqual(source.calls, ['pause']);
+});
+
+test('while nothing else waits for the loop the reader does not yield, and yields again once it does', async () => {
+  const source = new Source();
+  let othersWaiting = false;
+  const reads = new ReadYield(source, { othersWaiting: () => othersWaiting });
+  reads.read(YIELD_BYTES);
+  reads.read(YIELD_BYTES);
+  await nextTurn();
+  assert.deepEqual(source.calls, []);
+  assert.equal(reads.yielding, false);
+  othersWaiting = true;
+  reads.read(YIELD_BYTES);
+  assert.deepEqual(source.calls, ['pause']);
+  await nextTurn();
+  assert.deepEqual(source.calls, ['pause', 'resume']);
 });

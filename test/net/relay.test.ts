@@ -1,12 +1,15 @@
 // Specification of how a TCP session's relay ends an abort in bounded time, with a recording
 // channel, an in-process local stream and mocked timers: an abort that the peer cannot read
 // in-band (data queued ahead of it, or no answer in time) drops the channel instead of reusing
-// it, and a channel paused for a local side that does not read is probed with empty DATA.
+// it, and a channel paused for a local side that does not read is probed with empty DATA. And how
+// a fast local side shares the event loop: it yields only while another session moves data.
 
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, test } from 'node:test';
 import type { FramedSocket } from '../../src/net/framed-socket.ts';
+import { YIELD_BYTES } from '../../src/net/read-yield.ts';
+import { ACTIVE_MS, RecentActivity } from '../../src/net/recent-activity.ts';
 import { ABORT_ANSWER_MS, PROBE_INTERVAL_MS, Relay } from '../../src/net/relay.ts';
 import { streamPair } from '../../src/net/stream-pair.ts';
 import type { Message } from '../../src/protocol/messages.ts';
@@ -53,7 +56,7 @@ class FakeChannel {
   }
 }
 
-function setup() {
+function setup(activity?: RecentActivity) {
   const channel = new FakeChannel();
   // `local` is the relay's local side; nobody reads `far`, so writes to `local` back up.
   const [local, far] = streamPair();
@@ -62,6 +65,7 @@ function setup() {
   const relay = new Relay(local, channel as unknown as FramedSocket, {
     describeFailure: () => ({ code: 'MUON_ERR_PEER_ERROR', message: 'visitor closed' }),
     onDone: (reusable) => done.push(reusable),
+    ...(activity ? { activity } : {}),
   });
   relay.start();
   return { channel, local, far, relay, done };
@@ -133,5 +137,44 @@ describe('a TCP session relay ending an abort', () => {
     t.mock.timers.tick(PROBE_INTERVAL_MS * 4);
     assert.equal(channel.data.length, 2);
     assert.deepEqual(done, []);
+  });
+});
+
+describe("a session's fast local side and the event loop", () => {
+  const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+  test('alone it reads on; while another session moves data it yields every YIELD_BYTES', async () => {
+    let now = 0;
+    const activity = new RecentActivity(() => now);
+    const { local, far } = setup(activity);
+    let pauses = 0;
+    const pause = local.pause.bind(local);
+    local.pause = () => {
+      pauses++;
+      return pause();
+    };
+    far.write(Buffer.alloc(YIELD_BYTES));
+    far.write(Buffer.alloc(YIELD_BYTES));
+    await nextTurn();
+    assert.equal(pauses, 0, 'no other session');
+    activity.note('another session');
+    far.write(Buffer.alloc(YIELD_BYTES));
+    await nextTurn();
+    assert.equal(pauses, 1, 'the other session moved data just now');
+    now += ACTIVE_MS;
+    far.write(Buffer.alloc(YIELD_BYTES));
+    await nextTurn();
+    assert.equal(pauses, 1, `the other session has been quiet for ${ACTIVE_MS} ms`);
+  });
+
+  test('data from the peer counts as moving data, empty pieces (probes) do not', () => {
+    let now = 0;
+    const activity = new RecentActivity(() => now);
+    const { relay } = setup(activity);
+    relay.data(Buffer.alloc(0));
+    assert.equal(activity.othersActive('another session'), false);
+    now += 1;
+    relay.data(Buffer.from('x'));
+    assert.equal(activity.othersActive('another session'), true);
   });
 });
