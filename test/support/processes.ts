@@ -8,9 +8,12 @@ import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readNodeFlags } from '../../scripts/node-flags.ts';
 import { dial, freePort, readAll, waitFor } from './net.ts';
 
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
+/** The V8 flags bin/muon starts Muon with: the processes here run as users run them. */
+const NODE_FLAGS = readNodeFlags(join(import.meta.dirname, '../..'));
 /** The bundle users run (bin/muon), built from src/ by scripts/build-server.sh. */
 export const BUNDLE = join(import.meta.dirname, '../../dist/muon.js');
 export const ADMIN_PASSWORD = 'fault-suite-admin-password';
@@ -72,7 +75,7 @@ export class MuonProcess {
     this.name = name;
     // The test runner's MUON_… variables must not leak into the child's configuration.
     const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUON_')));
-    const node = [process.execPath, options.entry ?? MAIN, ...args];
+    const node = [process.execPath, ...NODE_FLAGS, options.entry ?? MAIN, ...args];
     // `exec` keeps one process: the limit applies to Muon itself, and signals reach it.
     const [command = process.execPath, ...rest] =
       options.fileLimit === undefined
