@@ -5,8 +5,9 @@
 // it resumes unless something else (backpressure, a speed limit) holds it. Measured against 256 KiB:
 // half the wait beside a bulk transfer, and no loss of throughput (docs/benchmarks.md).
 //
-// A yield costs a pause and a resume (two epoll changes and a loop turn) per 64 KiB, up to a third
-// of a lone bulk transfer's speed; so a reader yields only while others wait for the loop.
+// A yield costs a pause and a resume (two epoll changes and a loop turn) per 64 KiB, so a reader
+// yields only while others wait for the loop: a lone stream then takes 20-30 % less CPU per GB
+// (docs/benchmarks.md, session 8).
 
 /** Bytes a socket may deliver before it yields the loop for one turn: one full 64 KiB read. */
 export const YIELD_BYTES = 64 * 1024;
