@@ -7,6 +7,7 @@ export const ACTIVE_MS = 1000;
 
 export class RecentActivity {
   readonly #now: () => number;
+  /** Held until another mover moves data: one finished session's relay at most. */
   #last: unknown;
   #lastAt = Number.NEGATIVE_INFINITY;
   /** When a mover other than #last last moved data. */
