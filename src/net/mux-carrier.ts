@@ -41,6 +41,8 @@ export interface MuxCarrierOptions {
   onProtocolError: (error: MuonError) => void;
   /** A monotonic clock in milliseconds (tests give their own); performance.now() by default. */
   now?: () => number;
+  /** The process's sessions moving data (tests give their own): the carrier yields the loop to them. */
+  sessions?: RecentActivity;
 }
 
 export class MuxCarrier implements FrameHandler, StreamCarrier {
@@ -76,7 +78,8 @@ export class MuxCarrier implements FrameHandler, StreamCarrier {
     framed.setHandler(this);
     framed.setProtocolErrorHandler(options.onProtocolError);
     // Nothing else pauses a carrier: it only ever yields the loop to other sessions' sockets.
-    const reads = new ReadYield(framed.socket, { othersWaiting: () => sessionActivity.shared() });
+    const sessions = options.sessions ?? sessionActivity;
+    const reads = new ReadYield(framed.socket, { othersWaiting: () => sessions.shared() });
     framed.socket.on('data', (chunk: Buffer) => reads.read(chunk.length));
     framed.socket.on('close', () => {
       reads.stop();
