@@ -119,14 +119,14 @@ export class TrafficControl {
     const control = this.#control(mapping);
     if (control.policy && !control.policy.allows(remote)) {
       this.#observer.visitorRefused('MUON_ERR_ACCESS_DENIED', mapping.protocol, mapping.publicPort);
-      this.#logDenied(control, remote);
+      this.#logDenied(control, mapping.publicPort, remote);
       return undefined;
     }
     const license = this.#license;
     const full = control.scope.atLimit ? control.scope : license.atLimit ? license : undefined;
     if (full) {
       this.#observer.visitorRefused('MUON_ERR_CONNECTION_LIMIT', mapping.protocol, mapping.publicPort);
-      this.#logFull(full, control, remote);
+      this.#logFull(full, control, mapping.publicPort, remote);
       return undefined;
     }
     control.scope.open++;
@@ -170,13 +170,14 @@ export class TrafficControl {
     return control;
   }
 
-  #logDenied(control: MappingControl, remote: string | undefined): void {
+  // `port`: the one the visitor came in on (an http/https mapping's record says 0: it has none).
+  #logDenied(control: MappingControl, port: number, remote: string | undefined): void {
     const refused = control.denied.note();
     const { mapping } = control;
     const fields = {
       code: 'MUON_ERR_ACCESS_DENIED',
       mapping: mapping.id,
-      port: mapping.publicPort,
+      port,
       securityGroup: mapping.security?.id,
       remote,
     };
@@ -184,7 +185,7 @@ export class TrafficControl {
     else this.#log.info({ ...fields, refused }, 'visitor refused by the security group');
   }
 
-  #logFull(full: Scope, control: MappingControl, remote: string | undefined): void {
+  #logFull(full: Scope, control: MappingControl, port: number, remote: string | undefined): void {
     const refused = full.refusals.note();
     const { mapping } = control;
     const isMapping = full === control.scope;
@@ -192,7 +193,7 @@ export class TrafficControl {
     const fields = {
       code: 'MUON_ERR_CONNECTION_LIMIT',
       ...(isMapping ? { mapping: mapping.id } : { licenseId: this.#licenseId, mapping: mapping.id }),
-      port: mapping.publicPort,
+      port,
       limit,
       remote,
     };

@@ -133,7 +133,7 @@ test('TCP: a visitor the client never sets up counts as MUON_ERR_CONNECT_TIMEOUT
   assert.deepEqual(refusals(await scrape()), { [`MUON_ERR_CONNECT_TIMEOUT tcp ${port}`]: 1 });
 });
 
-test('HTTP: a security-group 403 and an offline client count under the shared port, protocol http', async (t) => {
+test('HTTP: a security-group 403 and an offline client count under the shared port, protocol http, and the log names that port', async (t) => {
   const a = await httpTarget(t, 'A');
   const metrics = new Metrics(() => 0);
   const { stack, httpPort } = await startHttpStack(
@@ -166,6 +166,14 @@ test('HTTP: a security-group 403 and an offline client count under the shared po
     [`MUON_ERR_ACCESS_DENIED http ${httpPort}`]: 1,
     [`MUON_ERR_NO_CLIENT http ${httpPort}`]: 1,
   });
+  const denied = stack.serverLog.lines
+    .map((line) => JSON.parse(line) as { msg?: string; port?: number })
+    .filter((entry) => entry.msg === 'visitor refused by the security group');
+  assert.deepEqual(
+    denied.map((entry) => entry.port),
+    [httpPort],
+    'the log line names the shared port too',
+  );
 });
 
 test('UDP: every datagram of an address the security group refuses counts once', async (t) => {
