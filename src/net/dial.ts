@@ -57,8 +57,9 @@ const sessionTrust = new WeakMap<Buffer, string>();
  * Nagle off and TCP keep-alive on. The caller must attach its own 'error' listener at once.
  *
  * Rejects with: MUON_ERR_CONFIG (bad options), MUON_ERR_FINGERPRINT_MISMATCH, MUON_ERR_TLS
- * (handshake or verification failed), MUON_ERR_OUT_OF_FILES (no descriptor for the socket), an
- * Error with code ETIMEDOUT (timeout), or Node's own network error (ECONNREFUSED, ECONNRESET,
+ * (handshake or verification failed), MUON_ERR_HANDSHAKE_TIMEOUT (connected, but TLS did not
+ * finish in time), MUON_ERR_OUT_OF_FILES (no descriptor for the socket), an Error with code
+ * ETIMEDOUT (no TCP connection in time), or Node's own network error (ECONNREFUSED, ECONNRESET,
  * ENOTFOUND, …), which is transient.
  */
 export function dialTunnel(o: DialOptions): Promise<Socket> {
@@ -169,7 +170,17 @@ export function dialTunnel(o: DialOptions): Promise<Socket> {
     }
 
     const timer = setTimeout(() => {
-      fail(Object.assign(new Error(`Dial ${where}: timeout after ${o.timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      if (tcpConnected)
+        fail(
+          new MuonError(
+            'MUON_ERR_HANDSHAKE_TIMEOUT',
+            `TLS handshake with ${where} did not finish within ${o.timeoutMs} ms`,
+          ),
+        );
+      else
+        fail(
+          Object.assign(new Error(`Dial ${where}: timeout after ${o.timeoutMs} ms`), { code: 'ETIMEDOUT' }),
+        );
     }, o.timeoutMs);
     socket.on('connect', onConnect);
     if (o.tls !== false) socket.on('secureConnect', onSecureConnect);
