@@ -44,7 +44,7 @@ export interface RelayOptions {
   /** Speed limits: on bytes read from the local socket, and on bytes written to it. */
   throttle?: { fromLocal: Throttle; toLocal: Throttle };
   /** The process's sessions moving data (tests give their own): a fast local socket yields to them. */
-  activity?: RecentActivity;
+  sessions?: RecentActivity;
 }
 
 export class Relay {
@@ -73,7 +73,7 @@ export class Relay {
   #channelWait: (() => void) | undefined;
   /** A fast local socket gives the event loop back every so often (see ReadYield). */
   readonly #localYield: ReadYield;
-  readonly #activity: RecentActivity;
+  readonly #sessions: RecentActivity;
   /** Runs while the channel or the local socket is paused by backpressure (see PROBE_INTERVAL_MS). */
   #probe: NodeJS.Timeout | undefined;
   /** Runs from our DISCONNECT until the peer's terminator (see ABORT_ANSWER_MS). */
@@ -126,10 +126,10 @@ export class Relay {
     this.#options = options;
     this.#fromLocalThrottle = options.throttle?.fromLocal;
     this.#toLocalThrottle = options.throttle?.toLocal;
-    this.#activity = options.activity ?? sessionActivity;
+    this.#sessions = options.sessions ?? sessionActivity;
     this.#localYield = new ReadYield(local, {
       heldElsewhere: () => this.#localBlocked || this.#localWait !== undefined,
-      othersWaiting: () => this.#activity.othersActive(this),
+      othersWaiting: () => this.#sessions.othersActive(this),
     });
   }
 
@@ -184,7 +184,7 @@ export class Relay {
   #fromLocal(chunk: Buffer): void {
     if (this.#sentTerminator) return;
     this.#bytesFromLocal += chunk.length;
-    this.#activity.note(this);
+    this.#sessions.note(this);
     if (!this.#channel.sendData(chunk) && this.#channel.writable && !this.#localBlocked) {
       this.#localBlocked = true;
       this.#local.pause();
@@ -225,7 +225,7 @@ export class Relay {
   data(piece: Buffer): void {
     if (this.#aborted || this.#receivedTerminator) return;
     this.#bytesToLocal += piece.length;
-    if (piece.length > 0) this.#activity.note(this); // empty pieces (probes) are no activity
+    if (piece.length > 0) this.#sessions.note(this); // empty pieces (probes) are no activity
     if (!this.#local.write(piece) && !this.#channelBlocked) {
       this.#channelBlocked = true;
       this.#channel.socket.pause();

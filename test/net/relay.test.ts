@@ -13,6 +13,7 @@ import { ACTIVE_MS, RecentActivity } from '../../src/net/recent-activity.ts';
 import { ABORT_ANSWER_MS, PROBE_INTERVAL_MS, Relay } from '../../src/net/relay.ts';
 import { streamPair } from '../../src/net/stream-pair.ts';
 import type { Message } from '../../src/protocol/messages.ts';
+import { countPauses } from '../support/net.ts';
 
 /** The channel's socket as the relay uses it: pause state, queued bytes, drain. */
 class FakeSocket extends EventEmitter {
@@ -56,7 +57,7 @@ class FakeChannel {
   }
 }
 
-function setup(activity?: RecentActivity) {
+function setup(sessions?: RecentActivity) {
   const channel = new FakeChannel();
   // `local` is the relay's local side; nobody reads `far`, so writes to `local` back up.
   const [local, far] = streamPair();
@@ -65,7 +66,7 @@ function setup(activity?: RecentActivity) {
   const relay = new Relay(local, channel as unknown as FramedSocket, {
     describeFailure: () => ({ code: 'MUON_ERR_PEER_ERROR', message: 'visitor closed' }),
     onDone: (reusable) => done.push(reusable),
-    ...(activity ? { activity } : {}),
+    ...(sessions ? { sessions } : {}),
   });
   relay.start();
   return { channel, local, far, relay, done };
@@ -147,24 +148,19 @@ describe("a session's fast local side and the event loop", () => {
     let now = 0;
     const activity = new RecentActivity(() => now);
     const { local, far } = setup(activity);
-    let pauses = 0;
-    const pause = local.pause.bind(local);
-    local.pause = () => {
-      pauses++;
-      return pause();
-    };
+    const pauses = countPauses(local);
     far.write(Buffer.alloc(YIELD_BYTES));
     far.write(Buffer.alloc(YIELD_BYTES));
     await nextTurn();
-    assert.equal(pauses, 0, 'no other session');
+    assert.equal(pauses(), 0, 'no other session');
     activity.note('another session');
     far.write(Buffer.alloc(YIELD_BYTES));
     await nextTurn();
-    assert.equal(pauses, 1, 'the other session moved data just now');
+    assert.equal(pauses(), 1, 'the other session moved data just now');
     now += ACTIVE_MS;
     far.write(Buffer.alloc(YIELD_BYTES));
     await nextTurn();
-    assert.equal(pauses, 1, `the other session has been quiet for ${ACTIVE_MS} ms`);
+    assert.equal(pauses(), 1, `the other session has been quiet for ${ACTIVE_MS} ms`);
   });
 
   test('data from the peer counts as moving data, empty pieces (probes) do not', () => {

@@ -150,3 +150,14 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** Counts the pause() calls `stream` gets from now on (it still pauses); read with the result. */
+export function countPauses(stream: { pause(): unknown }): () => number {
+  let pauses = 0;
+  const pause = stream.pause.bind(stream);
+  stream.pause = () => {
+    pauses++;
+    return pause();
+  };
+  return () => pauses;
+}
