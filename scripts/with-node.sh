@@ -25,5 +25,6 @@ if [ ! -f "$stamp" ] || [ "$root/package-lock.json" -nt "$stamp" ]; then
   touch "$stamp"
 fi
 sh "$root/scripts/build-console.sh"
+sh "$root/scripts/build-native.sh"
 sh "$root/scripts/build-server.sh"
 exec "$@"

@@ -1,0 +1,118 @@
+// The kernel relay: joins two connected TCP sockets so that their bytes move between them inside
+// the kernel (splice(2) through a pipe, on one native thread per process: native/kernel-relay.c)
+// and never through JavaScript. Half-close is forwarded (end of file on one socket shuts the other
+// down for writing); a failure on either socket resets both; close() aborts. Built by
+// scripts/build-native.sh where a C compiler is present; available() says whether it loaded.
+
+import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../project-root.ts';
+
+/** The native module's functions (native/kernel-relay.c). */
+interface Native {
+  relay(a: number, b: number, onEnd: (error: string | null, aToB: number, bToA: number) => void): object;
+  abort(handle: object): void;
+  bytes(handle: object): [number, number];
+}
+
+export const NATIVE_PATH = join(PROJECT_ROOT, 'build', 'kernel-relay.node');
+
+let native: Native | null | undefined;
+
+function load(): Native | null {
+  if (native !== undefined) return native;
+  try {
+    native = createRequire(import.meta.url)(NATIVE_PATH) as Native;
+  } catch {
+    native = null;
+  }
+  return native;
+}
+
+/** True when the native module is built and loads on this machine (Linux with splice). */
+export function kernelRelayAvailable(): boolean {
+  return load() !== null;
+}
+
+export interface KernelRelayEnd {
+  /** Why it ended: null when both directions ended with end of file, 'ABORTED' after close(), else the errno name. */
+  error: string | null;
+  /** Bytes moved from the first socket to the second, and back. */
+  aToB: number;
+  bToA: number;
+}
+
+/** Node's handle of a TCP socket (not public API; stable across Node 20-24). */
+interface TcpHandle {
+  fd?: number;
+  reading?: boolean;
+  readStop?: () => number;
+}
+
+/** The descriptor of a socket the kernel relay may take: connected, nothing buffered either way. */
+function descriptorOf(socket: Socket, name: string): number {
+  const handle = (socket as unknown as { _handle?: TcpHandle })._handle;
+  const fd = handle?.fd;
+  if (handle === undefined || typeof fd !== 'number' || fd < 0 || socket.connecting || socket.destroyed) {
+    throw new Error(`kernel relay: the ${name} socket is not connected`);
+  }
+  if (socket.readableLength > 0 || socket.writableLength > 0) {
+    throw new Error(`kernel relay: the ${name} socket has buffered data`);
+  }
+  return fd;
+}
+
+/** Stops Node reading a socket, now: a paused stream alone would read on up to its high-water mark. */
+function stopReading(socket: Socket): void {
+  socket.pause();
+  const handle = (socket as unknown as { _handle: TcpHandle })._handle;
+  if (handle.reading === true) {
+    handle.reading = false;
+    handle.readStop?.();
+  }
+}
+
+export class KernelRelay {
+  readonly #native: Native;
+  readonly #handle: object;
+  /** The totals onEnd reported, once it has. */
+  #final: [number, number] | undefined;
+  #aborted = false;
+
+  /**
+   * Takes over both sockets: from now on JavaScript neither reads nor writes them. When both
+   * directions have ended, or one failed, or after close(), the sockets are destroyed (reset after
+   * a failure) and onEnd is called once.
+   */
+  constructor(a: Socket, b: Socket, onEnd: (end: KernelRelayEnd) => void) {
+    const loaded = load();
+    if (loaded === null)
+      throw new Error('kernel relay: the native module is not built (scripts/build-native.sh)');
+    const fdA = descriptorOf(a, 'first');
+    const fdB = descriptorOf(b, 'second');
+    stopReading(a);
+    stopReading(b);
+    this.#native = loaded;
+    this.#handle = loaded.relay(fdA, fdB, (error, aToB, bToA) => {
+      this.#final = [aToB, bToA];
+      for (const socket of [a, b]) {
+        if (error !== null && error !== 'ABORTED') socket.resetAndDestroy();
+        else socket.destroy();
+      }
+      onEnd({ error, aToB, bToA });
+    });
+  }
+
+  /** Bytes moved so far: first → second, second → first. */
+  bytes(): [number, number] {
+    return this.#final ?? this.#native.bytes(this.#handle);
+  }
+
+  /** Shuts both sockets down; onEnd follows with error 'ABORTED'. Idempotent. */
+  close(): void {
+    if (this.#final !== undefined || this.#aborted) return;
+    this.#aborted = true;
+    this.#native.abort(this.#handle);
+  }
+}
