@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
+import { MuonError } from '../errors.ts';
 import { PROJECT_ROOT } from '../project-root.ts';
 
 /** The native module's functions (native/kernel-relay.c). */
@@ -55,10 +56,10 @@ function descriptorOf(socket: Socket, name: string): number {
   const handle = (socket as unknown as { _handle?: TcpHandle })._handle;
   const fd = handle?.fd;
   if (handle === undefined || typeof fd !== 'number' || fd < 0 || socket.connecting || socket.destroyed) {
-    throw new Error(`kernel relay: the ${name} socket is not connected`);
+    throw new MuonError('MUON_ERR_INTERNAL', `kernel relay: the ${name} socket is not connected`);
   }
   if (socket.readableLength > 0 || socket.writableLength > 0) {
-    throw new Error(`kernel relay: the ${name} socket has buffered data`);
+    throw new MuonError('MUON_ERR_INTERNAL', `kernel relay: the ${name} socket has buffered data`);
   }
   return fd;
 }
@@ -87,8 +88,12 @@ export class KernelRelay {
    */
   constructor(a: Socket, b: Socket, onEnd: (end: KernelRelayEnd) => void) {
     const loaded = load();
-    if (loaded === null)
-      throw new Error('kernel relay: the native module is not built (scripts/build-native.sh)');
+    if (loaded === null) {
+      throw new MuonError(
+        'MUON_ERR_INTERNAL',
+        'kernel relay: the native module is not built (scripts/build-native.sh)',
+      );
+    }
     const fdA = descriptorOf(a, 'first');
     const fdB = descriptorOf(b, 'second');
     stopReading(a);
