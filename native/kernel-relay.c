@@ -120,11 +120,15 @@ static void *serve(void *unused) {
 }
 
 static void free_pair(pair_t *p) {
+  int saved = errno;  // callers report the errno of what failed before
+  if (p->a >= 0) close(p->a);
+  if (p->b >= 0) close(p->b);
   for (int i = 0; i < 2; i++) {
     if (p->dir[i].pipe[0] >= 0) close(p->dir[i].pipe[0]);
     if (p->dir[i].pipe[1] >= 0) close(p->dir[i].pipe[1]);
   }
   free(p);
+  errno = saved;
 }
 
 static void call_on_end(napi_env env, napi_value callback, void *context, void *data) {
@@ -191,10 +195,18 @@ static napi_value relay(napi_env env, napi_callback_info info) {
   if (start_thread() < 0) return throw_errno(env, "kernel relay thread");
   pair_t *p = calloc(1, sizeof *p);
   if (p == NULL) return throw_errno(env, "kernel relay");
-  p->a = a;
-  p->b = b;
+  // Our own descriptors: should JavaScript close a socket meanwhile, its number could be reused
+  // for another file, and the thread must never splice into that.
+  p->a = fcntl(a, F_DUPFD_CLOEXEC, 0);
+  p->b = p->a < 0 ? -1 : fcntl(b, F_DUPFD_CLOEXEC, 0);
+  a = p->a;
+  b = p->b;
   p->dir[0] = (direction_t){.src = a, .dst = b, .pipe = {-1, -1}};
   p->dir[1] = (direction_t){.src = b, .dst = a, .pipe = {-1, -1}};
+  if (b < 0) {
+    free_pair(p);
+    return throw_errno(env, "kernel relay descriptor");
+  }
   for (int i = 0; i < 2; i++) {
     if (pipe2(p->dir[i].pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
       free_pair(p);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { KernelRelay, type KernelRelayEnd, kernelRelayAvailable } from '../../src/net/kernel-relay.ts';
@@ -170,8 +171,12 @@ describe('kernel relay', { skip, timeout: 30_000 }, () => {
     for (const socket of [visitor, front, back]) socket.destroy();
   });
 
-  test('carries 100 pairs at once, each its own conversation', async () => {
+  test('carries 100 pairs at once, each its own conversation, and leaves no descriptor behind', async () => {
+    const openFiles = () => readdirSync('/proc/self/fd').length;
+    const before = openFiles();
     const pairs = await Promise.all(Array.from({ length: 100 }, () => joined()));
+    // Each pair: four sockets here, two duplicates and two pipes (four descriptors) in the relay.
+    assert.ok(openFiles() >= before + 800, `${openFiles() - before} more descriptors with 100 pairs`);
     await Promise.all(
       pairs.map(async (j, i) => {
         j.target.pipe(j.target); // each target echoes
@@ -180,7 +185,9 @@ describe('kernel relay', { skip, timeout: 30_000 }, () => {
         assert.equal((await echoed).toString(), `visitor ${i}`);
         assert.equal((await j.ended).error, null);
         j.visitor.destroy();
+        j.target.destroy();
       }),
     );
+    await waitFor(() => openFiles() <= before, 5000, 'every descriptor closed');
   });
 });
