@@ -1,8 +1,9 @@
 #!/bin/sh
 # Builds the kernel relay (native/kernel-relay.c) into build/kernel-relay.node when the source is
 # newer than the build, or there is none. It needs a C compiler and Node-API headers (any Node's:
-# Node-API is ABI-stable); a machine without them gets a note and Muon relays in JavaScript
-# (docs/architecture.md, "The kernel relay"). scripts/with-node.sh runs it before any command.
+# Node-API is ABI-stable); a machine without them gets a note and no build, which Muon does not
+# need yet (docs/architecture.md, "The kernel relay"). scripts/with-node.sh runs it before any
+# command.
 set -eu
 cd "$(dirname "$0")/.."
 src=native/kernel-relay.c
@@ -21,7 +22,7 @@ for dir in ${node_bin:+"$(dirname "$(dirname "$node_bin")")/include/node"} \
   fi
 done
 if [ -z "$cc" ] || [ -z "$headers" ]; then
-  echo "muon: no C compiler or Node-API headers: the kernel relay is not built, Muon relays in JavaScript" >&2
+  echo "muon: no C compiler or Node-API headers: the kernel relay (native/) is not built" >&2
   exit 0
 fi
 echo "muon: building the kernel relay (build/kernel-relay.node)" >&2
@@ -29,7 +30,7 @@ mkdir -p build
 if ! "$cc" -O2 -Wall -Wextra -std=gnu11 -shared -fPIC -fvisibility=hidden -I"$headers" \
   -o "$out.tmp" "$src" -lpthread; then
   rm -f "$out.tmp"
-  echo "muon: the kernel relay did not build: Muon relays in JavaScript" >&2
+  echo "muon: the kernel relay (native/) did not build" >&2
   exit 0
 fi
 mv "$out.tmp" "$out"

@@ -2,7 +2,8 @@
 // the kernel (splice(2) through a pipe, on one native thread per process: native/kernel-relay.c)
 // and never through JavaScript. Half-close is forwarded (end of file on one socket shuts the other
 // down for writing); a failure on either socket resets both; close() aborts. Built by
-// scripts/build-native.sh where a C compiler is present; available() says whether it loaded.
+// scripts/build-native.sh where a C compiler is present; kernelRelayAvailable() says whether it
+// loaded. The tunnel does not use it yet (docs/architecture.md, "The kernel relay").
 
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
@@ -17,7 +18,7 @@ interface Native {
   bytes(handle: object): [number, number];
 }
 
-export const NATIVE_PATH = join(PROJECT_ROOT, 'build', 'kernel-relay.node');
+const NATIVE_PATH = join(PROJECT_ROOT, 'build', 'kernel-relay.node');
 
 let native: Native | null | undefined;
 
