@@ -1,7 +1,7 @@
 // Kernel relay: moves the bytes between two connected TCP sockets with splice(2) through a pipe,
 // so they never enter the process's memory (docs/architecture.md, "The kernel relay"). One epoll
 // thread per process serves every pair; JavaScript hands it two sockets it no longer reads or
-// writes and hears back once, when both directions have ended or one of them failed.
+// writes and hears back when a direction ends, and once when both have ended or one failed.
 //
 // A direction reads its source into its pipe and writes the pipe into its destination. End of
 // file on the source, once the pipe is empty, shuts the destination down for writing
@@ -45,7 +45,7 @@ typedef struct pair {
   _Atomic int aborted;
   int ended;           // set by the thread once; the pair is off epoll
   struct pair *next_ended;
-  napi_threadsafe_function on_end;
+  napi_threadsafe_function on_event;
 } pair_t;
 
 static int epoll_fd = -1;
@@ -72,7 +72,13 @@ static void progress(pair_t *p, direction_t *d) {
     if (d->src_ended) {
       if (!d->dst_shut) {
         d->dst_shut = 1;
-        if (shutdown(d->dst, SHUT_WR) < 0 && errno != ENOTCONN) fail(p, errno);
+        if (shutdown(d->dst, SHUT_WR) < 0 && errno != ENOTCONN) {
+          fail(p, errno);
+          return;
+        }
+        // Tagged with the direction (1 or 2); the pair's own end comes later in the same queue.
+        napi_call_threadsafe_function(p->on_event, (void *)((uintptr_t)p | (uintptr_t)(d - p->dir + 1)),
+                                      napi_tsfn_blocking);
       }
       return;
     }
@@ -113,7 +119,7 @@ static void *serve(void *unused) {
     while (ended != NULL) {
       pair_t *p = ended;
       ended = p->next_ended;
-      napi_call_threadsafe_function(p->on_end, p, napi_tsfn_blocking);
+      napi_call_threadsafe_function(p->on_event, p, napi_tsfn_blocking);
     }
   }
   return NULL;
@@ -131,25 +137,32 @@ static void free_pair(pair_t *p) {
   errno = saved;
 }
 
-static void call_on_end(napi_env env, napi_value callback, void *context, void *data) {
+// onEvent(0, error, aToB, bToA) once at the end; onEvent(1 or 2) before it when the direction
+// a -> b or b -> a has ended (its destination shut down for writing).
+static void call_on_event(napi_env env, napi_value callback, void *context, void *data) {
   (void)context;
-  pair_t *p = data;
+  uintptr_t tag = (uintptr_t)data & 3;
+  pair_t *p = (pair_t *)((uintptr_t)data & ~(uintptr_t)3);
   if (env != NULL) {
-    napi_value args[3], undefined;
-    if (atomic_load(&p->aborted)) {
-      napi_create_string_utf8(env, "ABORTED", NAPI_AUTO_LENGTH, &args[0]);
+    napi_value args[4], undefined;
+    napi_create_uint32(env, (uint32_t)tag, &args[0]);
+    if (tag != 0) {
+      napi_get_null(env, &args[1]);
+    } else if (atomic_load(&p->aborted)) {
+      napi_create_string_utf8(env, "ABORTED", NAPI_AUTO_LENGTH, &args[1]);
     } else if (p->error != 0) {
       const char *name = strerrorname_np(p->error);
-      napi_create_string_utf8(env, name != NULL ? name : "EIO", NAPI_AUTO_LENGTH, &args[0]);
+      napi_create_string_utf8(env, name != NULL ? name : "EIO", NAPI_AUTO_LENGTH, &args[1]);
     } else {
-      napi_get_null(env, &args[0]);
+      napi_get_null(env, &args[1]);
     }
-    napi_create_double(env, (double)atomic_load(&p->dir[0].bytes), &args[1]);
-    napi_create_double(env, (double)atomic_load(&p->dir[1].bytes), &args[2]);
+    napi_create_double(env, (double)atomic_load(&p->dir[0].bytes), &args[2]);
+    napi_create_double(env, (double)atomic_load(&p->dir[1].bytes), &args[3]);
     napi_get_undefined(env, &undefined);
-    napi_call_function(env, undefined, callback, 3, args, NULL);
+    napi_call_function(env, undefined, callback, 4, args, NULL);
   }
-  napi_release_threadsafe_function(p->on_end, napi_tsfn_release);
+  if (tag != 0) return;
+  napi_release_threadsafe_function(p->on_event, napi_tsfn_release);
   free_pair(p);
 }
 
@@ -181,7 +194,7 @@ static pair_t *pair_of(napi_env env, napi_value handle) {
   return p;
 }
 
-// relay(fdA, fdB, onEnd) -> handle. onEnd(error: string | null, aToB: number, bToA: number).
+// relay(fdA, fdB, onEvent) -> handle (see call_on_event).
 static napi_value relay(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -189,7 +202,7 @@ static napi_value relay(napi_env env, napi_callback_info info) {
   int32_t a = -1, b = -1;
   if (argc < 3 || napi_get_value_int32(env, argv[0], &a) != napi_ok ||
       napi_get_value_int32(env, argv[1], &b) != napi_ok || a < 0 || b < 0) {
-    napi_throw_type_error(env, NULL, "relay(fdA, fdB, onEnd) takes two descriptors and a function");
+    napi_throw_type_error(env, NULL, "relay(fdA, fdB, onEvent) takes two descriptors and a function");
     return NULL;
   }
   if (start_thread() < 0) return throw_errno(env, "kernel relay thread");
@@ -215,8 +228,8 @@ static napi_value relay(napi_env env, napi_callback_info info) {
   }
   napi_value name;
   napi_create_string_utf8(env, "muon kernel relay", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, NULL, NULL, NULL, call_on_end,
-                                      &p->on_end) != napi_ok) {
+  if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, NULL, NULL, NULL, call_on_event,
+                                      &p->on_event) != napi_ok) {
     free_pair(p);
     return NULL;  // the exception is pending
   }
@@ -225,7 +238,7 @@ static napi_value relay(napi_env env, napi_callback_info info) {
       epoll_ctl(epoll_fd, EPOLL_CTL_ADD, b, &event) < 0) {
     int err = errno;
     epoll_ctl(epoll_fd, EPOLL_CTL_DEL, a, NULL);
-    napi_release_threadsafe_function(p->on_end, napi_tsfn_release);
+    napi_release_threadsafe_function(p->on_event, napi_tsfn_release);
     // The release frees nothing of ours: no call is queued, so free the pair here.
     free_pair(p);
     errno = err;
@@ -236,7 +249,7 @@ static napi_value relay(napi_env env, napi_callback_info info) {
   return handle;
 }
 
-// abort(handle): shuts both sockets down; onEnd follows with "ABORTED". Only before onEnd ran.
+// abort(handle): shuts both sockets down; the end follows with "ABORTED". Only before the end.
 static napi_value abort_pair(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];

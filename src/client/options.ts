@@ -31,6 +31,12 @@ export interface TunnelClientOptions {
    * default), instead of one proxy channel per session.
    */
   mux: boolean;
+  /**
+   * Offer raw sessions (Features.RAW) on a plain tunnel when the kernel relay is built here: the
+   * server may then carry a TCP visitor without speed limits on a pooled channel of its own,
+   * whose bytes never enter either process (docs/architecture.md, "The kernel relay").
+   */
+  raw: boolean;
 }
 
 export const CLIENT_DEFAULTS = {
@@ -42,4 +48,5 @@ export const CLIENT_DEFAULTS = {
   reconnectMaxDelayMs: 30_000,
   maxFrameSize: 1024 * 1024,
   mux: true,
+  raw: true,
 } as const satisfies Partial<TunnelClientOptions>;

@@ -2,11 +2,14 @@
 // and relays the session (DATA that arrives while dialling is queued by the socket itself and
 // bounded by backpressure). CONNECTED tells the server the target answered. A TCP session may
 // start with a PROXY protocol header; a UDP session gets its own UDP socket towards the target.
+// A raw session (Features.RAW) hands channel and target to the kernel relay after CONNECTED.
 
 import { connect, type Socket } from 'node:net';
 import { type ErrorCode, MuonError } from '../errors.ts';
 import type { ChannelPort } from '../net/channel-port.ts';
 import { type ChannelRelay, DatagramRelay } from '../net/datagram-relay.ts';
+import { FramedSocket } from '../net/framed-socket.ts';
+import { KernelRelay, kernelRelayAvailable } from '../net/kernel-relay.ts';
 import { isOutOfFiles, openFileLimit } from '../net/out-of-files.ts';
 import { encodeProxyHeader } from '../net/proxy-header.ts';
 import { Relay } from '../net/relay.ts';
@@ -35,6 +38,9 @@ export class ClientProxyChannel {
   readonly #owner: ChannelOwner;
   readonly #connectTimeoutMs: number;
   #relay: ChannelRelay | undefined;
+  /** A raw session's target, from CONNECT until the kernel relay is done with it. */
+  #rawTarget: Socket | undefined;
+  #kernel: KernelRelay | undefined;
 
   constructor(framed: ChannelPort, owner: ChannelOwner, connectTimeoutMs: number) {
     this.framed = framed;
@@ -43,13 +49,15 @@ export class ClientProxyChannel {
     framed.setProtocolErrorHandler((error) => owner.protocolError(this, error));
     framed.socket.on('close', () => {
       this.#relay?.channelLost();
+      // A raw session the server gave up before CONNECTED (after, the kernel relay sees the close).
+      if (!this.#kernel) this.#rawTarget?.destroy();
       owner.channelClosed(this);
     });
     framed.setHandler(this);
   }
 
   get busy(): boolean {
-    return this.#relay !== undefined;
+    return this.#relay !== undefined || this.#rawTarget !== undefined;
   }
 
   destroy(): void {
@@ -58,7 +66,7 @@ export class ClientProxyChannel {
 
   onMessage(msg: Message): void {
     const relay = this.#relay;
-    if (msg.type === 'CONNECT' && !relay) this.#start(msg);
+    if (msg.type === 'CONNECT' && !this.busy) this.#start(msg);
     else if (msg.type === 'END' && relay) relay.end();
     else if (msg.type === 'DISCONNECT' && relay) relay.disconnect({ code: msg.code, message: msg.message });
     else if (msg.type === 'ERROR') this.#owner.protocolError(this, new MuonError(msg.code, msg.message));
@@ -85,9 +93,20 @@ export class ClientProxyChannel {
   }
 
   #start(msg: MessageOf<'CONNECT'>): void {
+    if (msg.raw === true && (!(this.framed instanceof FramedSocket) || !kernelRelayAvailable())) {
+      this.#owner.protocolError(
+        this,
+        new MuonError('MUON_ERR_UNEXPECTED_FRAME', 'a raw CONNECT on a channel that cannot carry one'),
+      );
+      return;
+    }
     this.#owner.channelBusy(this, msg);
     if (msg.protocol === 'udp') {
       this.#startUdp(msg);
+      return;
+    }
+    if (msg.raw === true && this.framed instanceof FramedSocket) {
+      this.#startRaw(msg, this.framed);
       return;
     }
     let connected = false;
@@ -109,17 +128,11 @@ export class ClientProxyChannel {
     });
     const relay = new Relay(target, this.framed, {
       describeFailure: (error) => {
-        const reason = error ? ((error as NodeJS.ErrnoException).code ?? error.message) : 'closed';
-        if (connected) return { code: 'MUON_ERR_PEER_ERROR', message: `target connection failed: ${reason}` };
-        // Said in the DISCONNECT too, so that the server's log names the cause, not the target.
-        const code = isOutOfFiles(error) ? 'MUON_ERR_OUT_OF_FILES' : 'MUON_ERR_TARGET_UNREACHABLE';
-        const cause =
-          code === 'MUON_ERR_OUT_OF_FILES'
-            ? ` (the client is out of file descriptors, open-file limit ${openFileLimit()})`
-            : '';
-        const message = `cannot reach ${msg.targetHost}:${msg.targetPort}: ${reason}${cause}`;
-        this.#owner.targetFailed(msg, code, message);
-        return { code, message };
+        if (connected) {
+          const reason = error ? ((error as NodeJS.ErrnoException).code ?? error.message) : 'closed';
+          return { code: 'MUON_ERR_PEER_ERROR', message: `target connection failed: ${reason}` };
+        }
+        return this.#unreachable(msg, error);
       },
       onDone: (reusable) => {
         this.#relay = undefined;
@@ -128,6 +141,67 @@ export class ClientProxyChannel {
     });
     this.#relay = relay;
     relay.start();
+  }
+
+  /** Why the target of `msg` could not be dialled, told to the owner (and said in the DISCONNECT). */
+  #unreachable(msg: MessageOf<'CONNECT'>, error: Error | undefined): { code: ErrorCode; message: string } {
+    const reason = error ? ((error as NodeJS.ErrnoException).code ?? error.message) : 'closed';
+    // Said in the DISCONNECT too, so that the server's log names the cause, not the target.
+    const code = isOutOfFiles(error) ? 'MUON_ERR_OUT_OF_FILES' : 'MUON_ERR_TARGET_UNREACHABLE';
+    const cause =
+      code === 'MUON_ERR_OUT_OF_FILES'
+        ? ` (the client is out of file descriptors, open-file limit ${openFileLimit()})`
+        : '';
+    const message = `cannot reach ${msg.targetHost}:${msg.targetPort}: ${reason}${cause}`;
+    this.#owner.targetFailed(msg, code, message);
+    return { code, message };
+  }
+
+  /**
+   * A raw session (Features.RAW): dial the target without reading it; once connected, CONNECTED
+   * is the channel's last frame and channel and target go to the kernel relay. A target that
+   * cannot be reached gets DISCONNECT, and the channel closes (a raw CONNECT uses it up).
+   */
+  #startRaw(msg: MessageOf<'CONNECT'>, framed: FramedSocket): void {
+    const target = connect({
+      host: msg.targetHost,
+      port: msg.targetPort,
+      allowHalfOpen: true,
+      noDelay: true,
+    });
+    target.pause();
+    this.#rawTarget = target;
+    let connected = false;
+    target.setTimeout(this.#connectTimeoutMs, () => {
+      if (!connected) target.destroy(new Error(`timed out after ${this.#connectTimeoutMs} ms`));
+    });
+    let failure: Error | undefined;
+    target.on('error', (error) => {
+      failure = error;
+    });
+    target.once('close', () => {
+      if (connected || framed.socket.destroyed) return; // the server gave up first: nothing to say
+      framed.send({ type: 'DISCONNECT', ...this.#unreachable(msg, failure) });
+      framed.socket.end(); // 'close' tells the owner
+    });
+    target.once('connect', () => {
+      connected = true;
+      target.setTimeout(0);
+      framed.send({ type: 'CONNECTED' });
+      framed.detach((rest) => {
+        // The server sends nothing after a raw CONNECT: anything here would be a broken peer.
+        if (rest.length > 0 || framed.socket.destroyed) {
+          target.destroy();
+          framed.socket.destroy();
+          return;
+        }
+        this.#kernel = new KernelRelay(framed.socket, target, () => {
+          this.#kernel = undefined;
+          this.#rawTarget = undefined;
+          this.#owner.channelDone(this, false);
+        });
+      });
+    });
   }
 
   #startUdp(msg: MessageOf<'CONNECT'>): void {

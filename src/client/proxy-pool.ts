@@ -29,6 +29,11 @@ export interface PoolOptions {
   logger: Logger;
   /** Open a multiplexed carrier instead of one channel per session (the server granted MUX). */
   mux: boolean;
+  /**
+   * Raw sessions are granted (Features.RAW): beside a carrier, keep `minIdle` pooled channels
+   * open too, for the sessions the server sends raw (each uses its channel up).
+   */
+  raw?: boolean;
 }
 
 /** Pause before reopening a carrier that closed while the session lives. */
@@ -39,6 +44,7 @@ export class ProxyPool implements ChannelOwner {
   readonly #channels = new Set<ClientProxyChannel>();
   readonly #idle = new Set<ClientProxyChannel>();
   #opening = 0;
+  #carrierOpening = false;
   #closed = false;
   #carrier: MuxCarrier | undefined;
   #carrierRetry: NodeJS.Timeout | undefined;
@@ -62,22 +68,32 @@ export class ProxyPool implements ChannelOwner {
     };
   }
 
-  /** Opens channels until `minIdle` are idle or opening (with multiplexing: the carrier). */
+  /**
+   * Opens channels until `minIdle` are idle or opening (with multiplexing: the carrier, and the
+   * pooled channels too when raw sessions are granted).
+   */
   fill(): void {
     if (this.#o.mux) {
-      if (!this.#carrier && this.#opening === 0) void this.#openOne();
-      return;
+      if (!this.#carrier && !this.#carrierOpening) void this.#openOne(true);
+      if (!this.#o.raw) return;
     }
     const want = this.#o.minIdle - this.#idle.size - this.#opening;
-    if (want > 0) this.open(want);
+    if (want > 0) this.#openPooled(want);
   }
 
-  /** Opens up to `count` new channels (bounded by maxChannels); with multiplexing, the carrier if missing. */
+  /**
+   * Opens up to `count` new channels (bounded by maxChannels); with multiplexing, the carrier if
+   * missing (and the pooled channels up to `minIdle` when raw sessions are granted).
+   */
   open(count: number): void {
     if (this.#o.mux) {
       this.fill();
       return;
     }
+    this.#openPooled(count);
+  }
+
+  #openPooled(count: number): void {
     const room = this.#o.maxChannels - this.#channels.size - this.#opening;
     const n = Math.min(count, room);
     if (n < count) {
@@ -86,12 +102,13 @@ export class ProxyPool implements ChannelOwner {
         'proxy channel limit reached',
       );
     }
-    for (let i = 0; i < n; i++) void this.#openOne();
+    for (let i = 0; i < n; i++) void this.#openOne(false);
   }
 
-  async #openOne(): Promise<void> {
+  async #openOne(carrier: boolean): Promise<void> {
     if (this.#closed) return;
-    this.#opening++;
+    if (carrier) this.#carrierOpening = true;
+    else this.#opening++;
     let socket: Socket | undefined;
     try {
       socket = await this.#o.dial();
@@ -107,9 +124,9 @@ export class ProxyPool implements ChannelOwner {
         type: 'PROXY_HELLO',
         sessionId: this.#o.sessionId,
         proof: proxyProof(this.#o.sessionKey, serverNonce, this.#o.sessionId),
-        mux: this.#o.mux,
+        mux: carrier,
       });
-      if (this.#o.mux) this.#carry(framed);
+      if (carrier) this.#carry(framed);
       else {
         const channel = new ClientProxyChannel(framed, this, this.#o.targetConnectTimeoutMs);
         this.#channels.add(channel);
@@ -126,7 +143,8 @@ export class ProxyPool implements ChannelOwner {
         this.#o.logger.warn({ code, err: (error as Error).message }, 'could not open a proxy channel');
       }
     } finally {
-      this.#opening--;
+      if (carrier) this.#carrierOpening = false;
+      else this.#opening--;
     }
   }
 

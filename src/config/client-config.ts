@@ -27,8 +27,11 @@ export interface ClientConfig {
   license: string;
   /** false: plain TCP, chosen explicitly with `plain: true`. */
   tls: ClientTlsConfig | false;
-  /** `mux`: one multiplexed carrier for all sessions when the server allows it. */
-  pool: { minIdle: number; maxChannels: number; mux: boolean };
+  /**
+   * `mux`: one multiplexed carrier for all sessions when the server allows it; `raw`: raw
+   * sessions through the kernel relay on a plain tunnel.
+   */
+  pool: { minIdle: number; maxChannels: number; mux: boolean; raw: boolean };
   reconnect: { initialDelay: number; maxDelay: number };
   connectTimeout: number;
   /**
@@ -133,5 +136,6 @@ export function toClientOptions(config: ClientConfig): Omit<TunnelClientOptions,
     reconnectMaxDelayMs: config.reconnect.maxDelay,
     maxFrameSize: CLIENT_DEFAULTS.maxFrameSize,
     mux: config.pool.mux,
+    raw: config.pool.raw,
   };
 }

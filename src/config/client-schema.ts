@@ -33,6 +33,7 @@ export const clientSchema = section({
     minIdle: integer(0, 65_535).default(CLIENT_DEFAULTS.minIdleChannels),
     maxChannels: integer(1, 1_000_000).default(CLIENT_DEFAULTS.maxChannels),
     mux: bool().default(CLIENT_DEFAULTS.mux),
+    raw: bool().default(CLIENT_DEFAULTS.raw),
   }).prefault({}),
   reconnect: section({
     initialDelay: duration().default(CLIENT_DEFAULTS.reconnectInitialDelayMs),

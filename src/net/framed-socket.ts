@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { MuonError } from '../errors.ts';
 import { FrameDecoder, type FrameSink } from '../protocol/frame-decoder.ts';
 import { dataHeader, decodeMessage, encodeMessage, type Message } from '../protocol/messages.ts';
+import { stopReading } from './kernel-relay.ts';
 
 export interface FrameHandler {
   onMessage(msg: Message): void;
@@ -25,6 +26,10 @@ export class FramedSocket implements FrameSink {
   #handler: FrameHandler;
   #onProtocolError: (error: MuonError) => void;
   #failed = false;
+  readonly #onSocketData = (chunk: Buffer): void => this.#onChunk(chunk);
+  /** detach() was called while a chunk was being decoded: called with its rest once it is. */
+  #onDetached: ((rest: Buffer) => void) | undefined;
+  #decoding = false;
 
   constructor(
     socket: Socket,
@@ -37,7 +42,7 @@ export class FramedSocket implements FrameSink {
     this.#handler = handler;
     this.#onProtocolError = onProtocolError;
     this.#decoder = new FrameDecoder(this, options);
-    socket.on('data', (chunk: Buffer) => this.#onChunk(chunk));
+    socket.on('data', this.#onSocketData);
     // Resets and the like end in 'close', which the owner handles.
     socket.on('error', () => {});
   }
@@ -58,16 +63,38 @@ export class FramedSocket implements FrameSink {
     this.#onProtocolError = onProtocolError;
   }
 
+  /**
+   * Stops decoding and reading: the frame being handled now is the last. `onDetached` gets the
+   * bytes that followed it in the same read (at once when called outside a handler); from then on
+   * the socket is its caller's, unread, as a raw session's byte stream.
+   */
+  detach(onDetached: (rest: Buffer) => void): void {
+    this.socket.off('data', this.#onSocketData);
+    stopReading(this.socket);
+    if (!this.#decoding) {
+      onDetached(Buffer.alloc(0));
+      return;
+    }
+    this.#decoder.stop();
+    this.#onDetached = onDetached;
+  }
+
   #onChunk(chunk: Buffer): void {
     if (this.#failed) return;
+    this.#decoding = true;
     try {
-      this.#decoder.push(chunk);
+      const rest = this.#decoder.push(chunk);
+      const onDetached = this.#onDetached;
+      this.#onDetached = undefined;
+      onDetached?.(rest);
     } catch (error) {
       this.#failed = true;
       this.socket.pause();
       this.#onProtocolError(
         error instanceof MuonError ? error : new MuonError('MUON_ERR_INTERNAL', undefined, { cause: error }),
       );
+    } finally {
+      this.#decoding = false;
     }
   }
 

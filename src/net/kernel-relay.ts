@@ -13,7 +13,12 @@ import { PROJECT_ROOT } from '../project-root.ts';
 
 /** The native module's functions (native/kernel-relay.c). */
 interface Native {
-  relay(a: number, b: number, onEnd: (error: string | null, aToB: number, bToA: number) => void): object;
+  /** onEvent(0, error, …) once at the end; before it, onEvent(1) / onEvent(2) when a → b / b → a ended. */
+  relay(
+    a: number,
+    b: number,
+    onEvent: (kind: number, error: string | null, aToB: number, bToA: number) => void,
+  ): object;
   abort(handle: object): void;
   bytes(handle: object): [number, number];
 }
@@ -24,6 +29,10 @@ let native: Native | null | undefined;
 
 function load(): Native | null {
   if (native !== undefined) return native;
+  if (process.env.MUON_KERNEL_RELAY === 'off') {
+    native = null;
+    return native;
+  }
   try {
     native = createRequire(import.meta.url)(NATIVE_PATH) as Native;
   } catch {
@@ -32,7 +41,10 @@ function load(): Native | null {
   return native;
 }
 
-/** True when the native module is built and loads on this machine (Linux with splice). */
+/**
+ * True when the native module is built and loads on this machine (Linux with splice), unless
+ * MUON_KERNEL_RELAY=off in the environment switches it off.
+ */
 export function kernelRelayAvailable(): boolean {
   return load() !== null;
 }
@@ -43,6 +55,11 @@ export interface KernelRelayEnd {
   /** Bytes moved from the first socket to the second, and back. */
   aToB: number;
   bToA: number;
+}
+
+export interface KernelRelayOptions {
+  /** One direction ended: its source sent end of file and its destination was shut down for writing. */
+  onHalfClose?: (direction: 'aToB' | 'bToA') => void;
 }
 
 /** Node's handle of a TCP socket (not public API; stable across Node 20-24). */
@@ -65,9 +82,14 @@ function descriptorOf(socket: Socket, name: string): number {
   return fd;
 }
 
-/** Stops Node reading a socket, now: a paused stream alone would read on up to its high-water mark. */
-function stopReading(socket: Socket): void {
+/**
+ * Stops Node reading a socket, now and for good: a paused stream alone would read on up to its
+ * high-water mark, and would start reading again to fill its buffer (Readable's maybeReadMore).
+ */
+export function stopReading(socket: Socket): void {
   socket.pause();
+  // Whatever asks the stream for more from now on gets nothing: the bytes are someone else's.
+  socket._read = () => {};
   const handle = (socket as unknown as { _handle: TcpHandle })._handle;
   if (handle.reading === true) {
     handle.reading = false;
@@ -85,9 +107,9 @@ export class KernelRelay {
   /**
    * Takes over both sockets: from now on JavaScript neither reads nor writes them. When both
    * directions have ended, or one failed, or after close(), the sockets are destroyed (reset after
-   * a failure) and onEnd is called once.
+   * a failure) and onEnd is called once; before that, onHalfClose for each direction that ended.
    */
-  constructor(a: Socket, b: Socket, onEnd: (end: KernelRelayEnd) => void) {
+  constructor(a: Socket, b: Socket, onEnd: (end: KernelRelayEnd) => void, options: KernelRelayOptions = {}) {
     const loaded = load();
     if (loaded === null) {
       throw new MuonError(
@@ -100,7 +122,11 @@ export class KernelRelay {
     stopReading(a);
     stopReading(b);
     this.#native = loaded;
-    this.#handle = loaded.relay(fdA, fdB, (error, aToB, bToA) => {
+    this.#handle = loaded.relay(fdA, fdB, (kind, error, aToB, bToA) => {
+      if (kind !== 0) {
+        options.onHalfClose?.(kind === 1 ? 'aToB' : 'bToA');
+        return;
+      }
       this.#final = [aToB, bToA];
       for (const socket of [a, b]) {
         if (error !== null && error !== 'ABORTED') socket.resetAndDestroy();

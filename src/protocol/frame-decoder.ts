@@ -64,6 +64,8 @@ export class FrameDecoder {
   #streamId = NO_STREAM;
   #streamDataLength = 0;
   #failed = false;
+  /** stop() was called: nothing more is decoded. */
+  #stopped = false;
 
   constructor(sink: FrameSink, options: FrameDecoderOptions = {}) {
     this.#sink = sink;
@@ -76,21 +78,34 @@ export class FrameDecoder {
     return this.#pendingLength;
   }
 
-  /** Feeds one chunk. Throws MuonError on malformed input; the decoder is unusable after that. */
-  push(chunk: Buffer): void {
+  /**
+   * Decodes nothing after the frame (or DATA piece) being delivered now: called from a sink
+   * callback, push() returns the rest of its chunk undecoded. A raw session's channel stops at
+   * CONNECTED, after which its bytes are the session's own.
+   */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /**
+   * Feeds one chunk; returns what stop() left undecoded of it (empty otherwise). Throws MuonError
+   * on malformed input; the decoder is unusable after that.
+   */
+  push(chunk: Buffer): Buffer {
     if (this.#failed) throw new MuonError('MUON_ERR_MALFORMED_FRAME', 'decoder used after an error');
     try {
-      this.#push(chunk);
+      return this.#push(chunk);
     } catch (error) {
       this.#failed = true;
       throw error;
     }
   }
 
-  #push(chunk: Buffer): void {
+  #push(chunk: Buffer): Buffer {
     const end = chunk.length;
     let offset = 0;
     while (offset < end) {
+      if (this.#stopped) return chunk.subarray(offset);
       if (this.#dataLeft > 0) {
         // DATA goes straight through as views into the caller's chunk: a straddling header
         // never causes the payload that follows it to be copied.
@@ -132,6 +147,7 @@ export class FrameDecoder {
       }
       this.#consume(unit);
     }
+    return EMPTY;
   }
 
   /** Handles one complete unit: the preamble, a frame header or a control payload. */

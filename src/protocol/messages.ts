@@ -32,6 +32,12 @@ export const Features = {
    * streams (STREAM, STREAM_DATA, WINDOW, RESET). Used only when AUTH_OK's features grant it.
    */
   MUX: 0x4,
+  /**
+   * Raw sessions: a CONNECT with `raw` set turns its pooled channel into the session's plain byte
+   * stream after CONNECTED (no frames; end of file ends it), which the kernel relay carries on
+   * both sides. Granted only on a plain (non-TLS) tunnel where both sides have the kernel relay.
+   */
+  RAW: 0x8,
 } as const;
 
 export interface MappingInfo {
@@ -91,6 +97,11 @@ export type Message =
       publicAddress: string;
       /** UDP: the session ends after this long without a datagram either way; 0 for TCP. */
       idleTimeoutMs: number;
+      /**
+       * A raw session (Features.RAW): after CONNECTED the channel carries the session's bytes as
+       * they are, until end of file; before it, the server sends nothing more on the channel.
+       */
+      raw?: boolean;
     }
   | { type: 'CONNECTED' }
   | { type: 'END' }
@@ -168,6 +179,7 @@ export function encodeMessage(msg: Message): Buffer {
         .u8(msg.proxyProtocol === null ? 0 : PROXY_PROTOCOL_NUMBERS[msg.proxyProtocol])
         .str(msg.publicAddress)
         .u32(msg.idleTimeoutMs)
+        .u8(msg.raw ? 1 : 0)
         .finish();
     case 'CONNECTED':
     case 'END':
@@ -263,13 +275,15 @@ export function decodeMessage(type: number, payload: Buffer): Message {
       if (r.remaining === 0) {
         return { ...base, protocol: 'tcp', proxyProtocol: null, publicAddress: '', idleTimeoutMs: 0 };
       }
-      return {
+      const message = {
         ...base,
         protocol: protocolOf(r.u8()),
         proxyProtocol: proxyProtocolOf(r.u8()),
         publicAddress: r.str(),
         idleTimeoutMs: r.u32(),
       };
+      // Absent from a server that predates raw sessions.
+      return r.remaining > 0 && r.u8() === 1 ? { ...message, raw: true } : message;
     }
     case FrameType.CONNECTED:
       return { type: 'CONNECTED' };

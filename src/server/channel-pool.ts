@@ -6,6 +6,7 @@
 // no descriptor), and a stream ends with its session.
 
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { ErrorCode, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
@@ -15,7 +16,7 @@ import type { StreamIdleLimits } from '../net/stream-idle-watch.ts';
 import type { LicenseRecord, MappingRecord } from './directory.ts';
 import type { TunnelObserver } from './observer.ts';
 import { type TunnelServerOptions, tcpIdleLimits } from './options.ts';
-import { type ProxyChannelOwner, ServerProxyChannel, type Visitor } from './proxy-channel.ts';
+import { type ProxyChannelOwner, rawEligible, ServerProxyChannel, type Visitor } from './proxy-channel.ts';
 import type { Admission } from './traffic-control.ts';
 import type { UdpPeer } from './udp-peer.ts';
 import { VisitorStream } from './visitor-stream.ts';
@@ -35,6 +36,8 @@ export interface ChannelPoolContext {
   license: () => LicenseRecord;
   /** Asks the client for `count` more channels (NEED_CHANNELS). */
   requestChannels: (count: number) => void;
+  /** Raw sessions are granted (Features.RAW): pooled channels on a plain tunnel may carry them. */
+  raw?: boolean;
 }
 
 export class ChannelPool implements ProxyChannelOwner {
@@ -60,11 +63,17 @@ export class ChannelPool implements ProxyChannelOwner {
     this.#idleLimits = tcpIdleLimits(ctx.options);
   }
 
-  /** Pooled channels idle, sessions under way (on channels or streams), visitors waiting, carriers open. */
-  get stats(): { idle: number; busy: number; waiting: number; carriers: number } {
+  /**
+   * Pooled channels idle, sessions under way (on channels or streams; `raw`: of them, raw sessions
+   * in the kernel relay or about to be), visitors waiting, carriers open.
+   */
+  get stats(): { idle: number; busy: number; raw: number; waiting: number; carriers: number } {
+    let raw = 0;
+    for (const channel of this.#busy) if (channel.raw) raw++;
     return {
       idle: this.#idle.length,
       busy: this.#busy.size,
+      raw,
       waiting: this.#waiting.length,
       carriers: this.#carriers.length,
     };
@@ -121,7 +130,9 @@ export class ChannelPool implements ProxyChannelOwner {
     this.#nextVisitorId = (this.#nextVisitorId % 0xffffffff) + 1;
     this.#ctx.observer.visitorOpened(mapping);
     visitor.timer = setTimeout(() => this.#timedOut(visitor), this.#ctx.options.connectTimeoutMs);
-    const channel = this.#idle.pop() ?? this.#openStream();
+    // Beside a carrier, pooled channels are kept for raw sessions; everything else takes a stream.
+    const stream = this.#ctx.raw && !rawEligible(visitor) ? this.#openStream() : undefined;
+    const channel = stream ?? this.#idle.pop() ?? this.#openStream();
     if (channel) {
       this.#bind(channel, visitor);
       return;
@@ -134,7 +145,8 @@ export class ChannelPool implements ProxyChannelOwner {
 
   /** A proxy channel of this session proved itself: serve a waiting visitor or pool it. */
   add(framed: FramedSocket): void {
-    const channel = new ServerProxyChannel(framed, this, this.#idleLimits);
+    const raw = this.#ctx.raw === true && !(framed.socket instanceof TLSSocket);
+    const channel = new ServerProxyChannel(framed, this, this.#idleLimits, raw ? framed : undefined);
     if (this.#closed) {
       channel.destroy();
       return;

@@ -2,9 +2,11 @@
 // UDP) and channel pool (channel-pool.ts). close() ends all of it, idempotently.
 
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { type ErrorCode, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
+import { kernelRelayAvailable } from '../net/kernel-relay.ts';
 import { Liveness } from '../net/liveness.ts';
 import { Features, type MappingInfo, type Message } from '../protocol/messages.ts';
 import { ChannelPool } from './channel-pool.ts';
@@ -55,6 +57,8 @@ export class ClientSession {
   readonly #handlers = new Map<string, PortEntry>();
   /** Features bits from the client's AUTH (what it can do beyond plain TCP). */
   readonly #features: number;
+  /** What AUTH_OK grants of them. */
+  readonly #granted: number;
   /** Mappings already logged as needing a feature this client lacks. */
   readonly #unsupported = new Set<string>();
   readonly #pool: ChannelPool;
@@ -82,6 +86,9 @@ export class ClientSession {
     this.#command = init.command;
     this.minIdleChannels = init.minIdleChannels;
     this.#features = init.features ?? 0;
+    // Raw sessions need the kernel relay here and bytes the kernel can read: a plain tunnel.
+    const raw = kernelRelayAvailable() && !(init.command.socket instanceof TLSSocket) ? Features.RAW : 0;
+    this.#granted = this.#features & (SERVER_FEATURES | raw);
     this.#log = ctx.logger.child({ license: init.license.name, session: this.idHex.slice(0, 8) });
     init.command.setHandler({
       onMessage: (msg) => this.#onCommand(msg),
@@ -97,6 +104,7 @@ export class ClientSession {
       minIdle: init.minIdleChannels,
       license: () => this.#license,
       requestChannels: (count) => this.#command.send({ type: 'NEED_CHANNELS', count }),
+      raw: (this.#granted & Features.RAW) !== 0,
     });
     this.#traffic = new TrafficControl(this.#log, init.license, ctx.observer);
     this.#liveness = new Liveness(ctx.options.heartbeatIntervalMs, ctx.options.heartbeatTimeoutMs);
@@ -116,6 +124,7 @@ export class ClientSession {
   get stats(): {
     idle: number;
     busy: number;
+    raw: number;
     waiting: number;
     carriers: number;
     ports: number[];
@@ -133,7 +142,7 @@ export class ClientSession {
 
   /** A proxy channel of this session proved itself: a multiplexed carrier if `mux` (and granted). */
   addChannel(framed: FramedSocket, mux: boolean): void {
-    if (mux && (this.#features & Features.MUX) !== 0) this.#pool.addCarrier(framed);
+    if (mux && (this.#granted & Features.MUX) !== 0) this.#pool.addCarrier(framed);
     else this.#pool.add(framed);
   }
 
@@ -150,7 +159,7 @@ export class ClientSession {
       heartbeatTimeoutMs,
       // Informational for the client's log; capped so the frame stays under the control limit.
       mappings: bound.slice(0, MAX_LISTED_MAPPINGS).map(toInfo),
-      features: this.#features & SERVER_FEATURES,
+      features: this.#granted,
     });
     this.#pool.setOnline();
     this.#log.info(

@@ -2,15 +2,19 @@
 // one visitor's session: a TCP visitor through a Relay, a UDP one through a DatagramRelay. The
 // visitor is resumed at once (its first bytes travel with CONNECT); the client answers
 // CONNECTED, or DISCONNECT if it cannot reach the target. From CONNECTED on, a TCP session that
-// stays quiet for its idle or half-closed timeout is ended (the client follows our abort).
+// stays quiet for its idle or half-closed timeout is ended (the client follows our abort). A raw
+// session (Features.RAW, a pooled channel of a plain tunnel) keeps the visitor unread until
+// CONNECTED and then hands visitor and channel to the kernel relay; the channel ends with it.
 
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { type ErrorCode, MuonError } from '../errors.ts';
 import type { ChannelPort } from '../net/channel-port.ts';
 import { type ChannelRelay, DatagramRelay } from '../net/datagram-relay.ts';
+import type { FramedSocket } from '../net/framed-socket.ts';
+import { KernelRelay } from '../net/kernel-relay.ts';
 import type { Throttle } from '../net/rate-limit.ts';
 import { Relay } from '../net/relay.ts';
-import type { StreamIdleLimits } from '../net/stream-idle-watch.ts';
+import { type StreamIdleLimits, StreamIdleWatch } from '../net/stream-idle-watch.ts';
 import type { Message } from '../protocol/messages.ts';
 import type { MappingRecord } from './directory.ts';
 import { UdpPeer } from './udp-peer.ts';
@@ -43,24 +47,48 @@ export interface ProxyChannelOwner {
   protocolError(channel: ServerProxyChannel, error: MuonError): void;
 }
 
+/**
+ * Whether a visitor may have a raw session (Features.RAW): a TCP socket without speed limits (the
+ * kernel relay cannot throttle) and without a PROXY header (the session's bytes go as they are).
+ */
+export function rawEligible(visitor: Visitor): boolean {
+  const { peer, throttle, mapping } = visitor;
+  return (
+    peer instanceof Socket &&
+    !mapping.proxyProtocol &&
+    throttle?.upload.active !== true &&
+    throttle?.download.active !== true
+  );
+}
+
 export class ServerProxyChannel {
   readonly framed: ChannelPort;
   readonly #owner: ProxyChannelOwner;
   readonly #idleLimits: StreamIdleLimits;
+  /** A pooled channel of a session granted raw sessions (the pool passes its FramedSocket). */
+  readonly #rawCapable: FramedSocket | undefined;
   #relay: ChannelRelay | undefined;
+  #raw: RawSession | undefined;
   #visitor: Visitor | undefined;
   #connected = false;
   /** Heartbeat tick at which the channel last became idle (for reaping). */
   idleSince = 0;
 
-  constructor(framed: ChannelPort, owner: ProxyChannelOwner, idleLimits: StreamIdleLimits) {
+  constructor(
+    framed: ChannelPort,
+    owner: ProxyChannelOwner,
+    idleLimits: StreamIdleLimits,
+    rawCapable?: FramedSocket,
+  ) {
     this.framed = framed;
     this.#owner = owner;
     this.#idleLimits = idleLimits;
+    this.#rawCapable = rawCapable;
     framed.setHandler(this);
     framed.setProtocolErrorHandler((error) => owner.protocolError(this, error));
     framed.socket.on('close', () => {
       this.#relay?.channelLost();
+      this.#raw?.channelLost();
       owner.channelClosed(this);
     });
   }
@@ -69,13 +97,19 @@ export class ServerProxyChannel {
     return this.#visitor;
   }
 
-  /** Starts carrying `visitor`: CONNECT, then relay both ways. */
+  /** Carrying a raw session now. */
+  get raw(): boolean {
+    return this.#raw !== undefined;
+  }
+
+  /** Starts carrying `visitor`: CONNECT, then relay both ways (or, raw, hand both to the kernel). */
   bind(visitor: Visitor): void {
     this.#visitor = visitor;
     this.#connected = false;
     const m = visitor.mapping;
     const { peer } = visitor;
     const udp = peer instanceof UdpPeer;
+    const raw = this.#rawCapable !== undefined && peer instanceof Socket && rawEligible(visitor);
     this.framed.send({
       type: 'CONNECT',
       visitorId: visitor.id,
@@ -88,7 +122,22 @@ export class ServerProxyChannel {
       proxyProtocol: udp ? null : (m.proxyProtocol ?? null),
       publicAddress: udp ? '' : (peer.localAddress ?? ''),
       idleTimeoutMs: udp ? peer.idleTimeoutMs : 0,
+      ...(raw && { raw: true }),
     });
+    if (raw && this.#rawCapable !== undefined) {
+      this.#raw = new RawSession(peer, this.#rawCapable, this.#idleLimits, {
+        idledOut: (timeoutMs) => this.#owner.visitorIdledOut(visitor, timeoutMs),
+        done: (bytesIn, bytesOut) => {
+          clearTimeout(visitor.timer);
+          visitor.timer = undefined;
+          this.#owner.visitorDone(visitor, bytesIn, bytesOut);
+          this.#raw = undefined;
+          this.#visitor = undefined;
+          this.#owner.channelDone(this, false);
+        },
+      });
+      return;
+    }
     const throttle = visitor.throttle;
     // The visitor is the local side: what it sends is upload, what it receives download.
     const limits = throttle && { throttle: { fromLocal: throttle.upload, toLocal: throttle.download } };
@@ -119,6 +168,7 @@ export class ServerProxyChannel {
 
   /** Bytes of the current visitor since the last call (visitor → target, target → visitor). */
   takeTraffic(): { bytesIn: number; bytesOut: number } | undefined {
+    if (this.#raw) return this.#raw.takeTraffic();
     if (!this.#relay) return undefined;
     const { fromLocal, toLocal } = this.#relay.takeBytes();
     return { bytesIn: fromLocal, bytesOut: toLocal };
@@ -127,13 +177,30 @@ export class ServerProxyChannel {
   /** Aborts the current session (timeout, policy, shutdown). */
   abort(code: ErrorCode, message: string): void {
     this.#relay?.abort({ code, message });
+    this.#raw?.abort();
   }
 
   destroy(): void {
+    this.#raw?.abort();
     this.framed.socket.destroy();
   }
 
   onMessage(msg: Message): void {
+    const raw = this.#raw;
+    if (raw && !this.#connected && this.#visitor) {
+      const visitor = this.#visitor;
+      if (msg.type === 'CONNECTED') {
+        this.#connected = true;
+        this.#owner.visitorConnected(visitor);
+        raw.connected();
+        return;
+      }
+      if (msg.type === 'DISCONNECT') {
+        this.#owner.visitorFailed(visitor, msg.code, msg.message);
+        raw.abort();
+        return;
+      }
+    }
     const relay = this.#relay;
     switch (msg.type) {
       case 'CONNECTED':
@@ -170,6 +237,96 @@ export class ServerProxyChannel {
 
   #unexpected(type: string): void {
     this.#owner.protocolError(this, unexpectedFrame(type, this.#relay ? 'busy' : 'idle'));
+  }
+}
+
+interface RawSessionOwner {
+  idledOut(timeoutMs: number): void;
+  /** Called once, when the session is over (the visitor and the channel are closed). */
+  done(bytesIn: number, bytesOut: number): void;
+}
+
+/**
+ * A raw session on the server (Features.RAW): CONNECT is out, and the visitor's socket stays
+ * unread until CONNECTED; then the channel stops decoding, the target's first bytes that came in
+ * the same read are written to the visitor, and visitor and channel go to the kernel relay.
+ */
+class RawSession {
+  readonly #visitor: Socket;
+  readonly #framed: FramedSocket;
+  readonly #idleLimits: StreamIdleLimits;
+  readonly #owner: RawSessionOwner;
+  #kernel: KernelRelay | undefined;
+  #idleWatch: StreamIdleWatch | undefined;
+  /** What takeTraffic() has reported so far. */
+  #taken: [number, number] = [0, 0];
+  #finished = false;
+
+  constructor(socket: Socket, framed: FramedSocket, idleLimits: StreamIdleLimits, owner: RawSessionOwner) {
+    this.#visitor = socket;
+    this.#framed = framed;
+    this.#idleLimits = idleLimits;
+    this.#owner = owner;
+  }
+
+  /** CONNECTED arrived (it is being handled now). */
+  connected(): void {
+    this.#framed.detach((rest) => {
+      if (this.#finished) return;
+      if (rest.length === 0) this.#start();
+      else this.#visitor.write(rest, () => this.#start());
+    });
+  }
+
+  #start(): void {
+    if (this.#finished) return;
+    const channel = this.#framed.socket;
+    if (this.#visitor.destroyed || channel.destroyed) {
+      this.abort();
+      return;
+    }
+    const moved = (): number => {
+      const [up, down] = this.#kernel?.bytes() ?? [0, 0];
+      return up + down;
+    };
+    this.#kernel = new KernelRelay(this.#visitor, channel, (end) => this.#finish(end.aToB, end.bToA), {
+      onHalfClose: () => this.#idleWatch?.halfClosed(),
+    });
+    this.#idleWatch = new StreamIdleWatch(this.#idleLimits, false, moved, (timeoutMs) => {
+      this.#owner.idledOut(timeoutMs);
+      this.#kernel?.close();
+    });
+  }
+
+  takeTraffic(): { bytesIn: number; bytesOut: number } {
+    const [up, down] = this.#kernel?.bytes() ?? [0, 0];
+    const traffic = { bytesIn: up - this.#taken[0], bytesOut: down - this.#taken[1] };
+    this.#taken = [up, down];
+    return traffic;
+  }
+
+  /** Ends the session: before the kernel relay, by closing visitor and channel; after, through it. */
+  abort(): void {
+    if (this.#finished) return;
+    if (this.#kernel) {
+      this.#kernel.close();
+      return;
+    }
+    this.#visitor.destroy();
+    this.#framed.socket.destroy();
+    this.#finish(0, 0);
+  }
+
+  /** The channel closed: before the kernel relay that ends the session (after, the relay sees it). */
+  channelLost(): void {
+    if (!this.#kernel) this.abort();
+  }
+
+  #finish(up: number, down: number): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#idleWatch?.stop();
+    this.#owner.done(up - this.#taken[0], down - this.#taken[1]);
   }
 }
 

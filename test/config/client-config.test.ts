@@ -19,7 +19,7 @@ test('minimal client: server, license and a fingerprint; defaults for the rest',
     server: { host: 'example.com', port: 9443 },
     license: KEY_A,
     tls: { fingerprint: FP },
-    pool: { minIdle: 8, maxChannels: 16_384, mux: true },
+    pool: { minIdle: 8, maxChannels: 16_384, mux: true, raw: true },
     reconnect: { initialDelay: 500, maxDelay: 30_000 },
     connectTimeout: 10_000,
     handshakeTimeout: 10_000,
@@ -37,6 +37,7 @@ test('minimal client: server, license and a fingerprint; defaults for the rest',
     reconnectMaxDelayMs: CLIENT_DEFAULTS.reconnectMaxDelayMs,
     maxFrameSize: CLIENT_DEFAULTS.maxFrameSize,
     mux: true,
+    raw: true,
   });
 });
 

@@ -11,7 +11,12 @@ import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { KernelRelay, type KernelRelayEnd, kernelRelayAvailable } from '../../src/net/kernel-relay.ts';
+import {
+  KernelRelay,
+  type KernelRelayEnd,
+  type KernelRelayOptions,
+  kernelRelayAvailable,
+} from '../../src/net/kernel-relay.ts';
 import { dial, listenLocal, readAll, type TestServer, waitFor } from '../support/net.ts';
 
 function hasCompiler(): boolean {
@@ -59,7 +64,7 @@ describe('kernel relay', { skip, timeout: 30_000 }, () => {
   }
 
   /** visitor → front | kernel relay | back → target, all on loopback. */
-  async function joined(): Promise<Joined> {
+  async function joined(options: KernelRelayOptions = {}): Promise<Joined> {
     const visitor = await dial(entry.port);
     const front = await acceptedEnd(accepted, visitor);
     const back = await dial(targets.port);
@@ -68,7 +73,7 @@ describe('kernel relay', { skip, timeout: 30_000 }, () => {
     const ended = new Promise<KernelRelayEnd>((resolve) => {
       resolveEnd = resolve;
     });
-    const relay = new KernelRelay(front, back, resolveEnd);
+    const relay = new KernelRelay(front, back, resolveEnd, options);
     return { visitor, target, front, back, relay, ended };
   }
 
@@ -93,16 +98,20 @@ describe('kernel relay', { skip, timeout: 30_000 }, () => {
     j.target.destroy();
   });
 
-  test('forwards a half-close and keeps the other direction open until it ends too', async () => {
-    const j = await joined();
+  test('forwards a half-close, says so, and keeps the other direction open until it ends too', async () => {
+    const halves: string[] = [];
+    const j = await joined({ onHalfClose: (direction) => halves.push(direction) });
     const request = readAll(j.target);
     j.visitor.end('request');
     assert.equal((await request).toString(), 'request'); // the target saw the end
+    await waitFor(() => halves.length === 1, 2000, 'the half-close to be reported');
+    assert.deepEqual(halves, ['aToB']);
     const reply = readAll(j.visitor);
     j.target.write('reply after your end');
     j.target.end();
     assert.equal((await reply).toString(), 'reply after your end');
     assert.equal((await j.ended).error, null);
+    assert.deepEqual(halves, ['aToB', 'bToA']);
     j.visitor.destroy();
     j.target.destroy();
   });

@@ -316,3 +316,33 @@ describe('DATA frames', () => {
     );
   });
 });
+
+describe('stop() (a raw session after CONNECTED)', () => {
+  test('push() returns the bytes after the frame being handled, undecoded; later chunks come back whole', () => {
+    const connected = encodeMessage({ type: 'CONNECTED' });
+    const raw = Buffer.from('not a frame at all');
+    const seen: string[] = [];
+    const decoder: FrameDecoder = new FrameDecoder({
+      onFrame: (type) => {
+        seen.push(`frame ${type}`);
+        decoder.stop();
+      },
+      onData: () => seen.push('data'),
+    });
+    const rest = decoder.push(Buffer.concat([connected, raw]));
+    assert.deepEqual(seen, [`frame ${FrameType.CONNECTED}`]);
+    assert.equal(rest.toString(), raw.toString());
+    assert.equal(decoder.push(raw).toString(), raw.toString());
+    assert.deepEqual(seen, [`frame ${FrameType.CONNECTED}`]);
+  });
+
+  test('a chunk that ends with the frame leaves nothing, and without stop() nothing is returned', () => {
+    const decoder: FrameDecoder = new FrameDecoder({ onFrame: () => decoder.stop(), onData: () => {} });
+    assert.equal(decoder.push(encodeMessage({ type: 'CONNECTED' })).length, 0);
+    const plain = new FrameDecoder({ onFrame: () => {}, onData: () => {} });
+    assert.equal(
+      plain.push(Buffer.concat([encodeMessage({ type: 'END' }), dataHeader(3), Buffer.from('abc')])).length,
+      0,
+    );
+  });
+});

@@ -38,12 +38,23 @@ function frameWith(type: number, payload: Buffer): Buffer {
 function optionalBlockAt(msg: Message, payload: Buffer): number | undefined {
   if (msg.type === 'AUTH' || msg.type === 'AUTH_OK') return payload.length - 4;
   if (msg.type === 'PROXY_HELLO') return payload.length - 1;
-  if (msg.type === 'CONNECT') return payload.length - (1 + 1 + 2 + Buffer.byteLength(msg.publicAddress) + 4);
+  if (msg.type === 'CONNECT') {
+    return payload.length - (1 + 1 + 2 + Buffer.byteLength(msg.publicAddress) + 4 + RAW_FLAG_SIZE);
+  }
   if (msg.type === 'STREAM') {
     const inner = optionalBlockAt(msg.message, payload.subarray(STREAM_HEADER_SIZE));
     return inner === undefined ? undefined : STREAM_HEADER_SIZE + inner;
   }
   return undefined;
+}
+
+/** CONNECT's last field, the raw flag (u8), which a server before raw sessions does not send. */
+const RAW_FLAG_SIZE = 1;
+
+/** Where a CONNECT (alone or inside STREAM) from a server before raw sessions ends. */
+function beforeRawFlag(msg: Message, payload: Buffer): number | undefined {
+  const connect = msg.type === 'CONNECT' || (msg.type === 'STREAM' && msg.message.type === 'CONNECT');
+  return connect ? payload.length - RAW_FLAG_SIZE : undefined;
 }
 
 /** STREAM's payload before the inner message's: the stream id (u32) and the inner type (u8). */
@@ -90,7 +101,8 @@ describe('every control message', () => {
     test(`${msg.type} cut short at any length is rejected with MUON_ERR_MALFORMED_FRAME`, () => {
       const olderPeerEnd = optionalBlockAt(msg, full);
       for (let length = 0; length < full.length; length++) {
-        if (length === olderPeerEnd) continue; // a whole frame as an older peer sends it (below)
+        // Whole frames as older peers send them (below).
+        if (length === olderPeerEnd || length === beforeRawFlag(msg, full)) continue;
         const error = expectMuonError(
           () => decodeMessage(FrameType[msg.type], full.subarray(0, length)),
           'MUON_ERR_MALFORMED_FRAME',
@@ -167,6 +179,17 @@ describe('fields appended in a later revision', () => {
       publicAddress: '',
       idleTimeoutMs: 0,
     });
+  });
+
+  test('CONNECT without its raw flag (a server before raw sessions) decodes as not raw; with it, raw', () => {
+    const full = payloadOf(sample('CONNECT'));
+    assert.deepEqual(
+      decodeMessage(FrameType.CONNECT, full.subarray(0, full.length - RAW_FLAG_SIZE)),
+      sample('CONNECT'),
+    );
+    const raw = { ...sample('CONNECT'), raw: true };
+    assert.deepEqual(decodeMessage(FrameType.CONNECT, payloadOf(raw)), raw);
+    assert.equal(payloadOf(raw).length, full.length);
   });
 
   test('the optional block of CONNECT is all or nothing: one byte of it is MUON_ERR_MALFORMED_FRAME', () => {

@@ -123,6 +123,8 @@ export async function startStack(
       licenseKey: key,
       logger: clientLog.logger,
       minIdleChannels: 2,
+      // The JavaScript relay unless a test asks for raw sessions (test/e2e/raw-sessions.test.ts).
+      raw: false,
       reconnectInitialDelayMs: 50,
       reconnectMaxDelayMs: 500,
       ...options.client,

@@ -1,0 +1,202 @@
+// Raw sessions (Features.RAW) end to end on a plain tunnel: a TCP visitor without speed limits is
+// carried on a pooled channel of its own whose bytes, after CONNECTED, go through the kernel
+// relay on both sides. Bytes arrive exactly and are counted, half-close and resets cross, the
+// channel is used up (the pool opens another), and everything else (speed limits, a PROXY header,
+// a TLS tunnel, a client that does not offer it) keeps the JavaScript relay.
+
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { describe, type TestContext, test } from 'node:test';
+import type { TunnelClientOptions } from '../../src/client/options.ts';
+import { kernelRelayAvailable } from '../../src/net/kernel-relay.ts';
+import type { MappingRecord } from '../../src/server/directory.ts';
+import { NULL_OBSERVER, type TunnelObserver } from '../../src/server/observer.ts';
+import type { TunnelServerOptions } from '../../src/server/options.ts';
+import {
+  closedWithin,
+  dial,
+  echoServer,
+  freePort,
+  listenLocal,
+  roundTrip,
+  type TestServer,
+  waitFor,
+} from '../support/net.ts';
+import { KEY, license, type Stack, startStack } from '../support/stack.ts';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+interface Lab {
+  stack: Stack;
+  port: number;
+  target: TestServer;
+}
+
+async function lab(
+  t: TestContext,
+  target: TestServer,
+  options: {
+    client?: Partial<TunnelClientOptions>;
+    server?: Partial<TunnelServerOptions>;
+    tls?: boolean;
+  } = {},
+  mapping: Partial<MappingRecord> = {},
+): Promise<Lab> {
+  t.after(() => target.close());
+  const port = await freePort();
+  const stack = await startStack(
+    t,
+    [license('lab', KEY, [{ publicPort: port, targetPort: target.port, ...mapping }])],
+    { tls: options.tls ?? false, ...(options.server && { server: options.server }) },
+  );
+  const client = { raw: true, ...options.client };
+  await stack.onlineClient(KEY, client);
+  // Raw sessions ride pooled channels: until one is there, a visitor takes a carrier's stream.
+  if (client.raw && !options.tls) {
+    await waitFor(() => (serverStats(stack)?.idle ?? 0) > 0, 5000, 'a pooled channel');
+  }
+  return { stack, port, target };
+}
+
+const serverStats = (stack: Stack) => stack.server.sessions[0]?.stats;
+
+/** Holds a visitor open until the server counts it as a raw session (or not), and says which. */
+async function rawWhileOpen(stack: Stack, port: number): Promise<boolean> {
+  const visitor = await dial(port);
+  visitor.write('x');
+  await new Promise<void>((resolve) => visitor.once('data', () => resolve()));
+  const raw = serverStats(stack)?.raw ?? -1;
+  visitor.destroy();
+  return raw === 1;
+}
+
+describe('raw sessions', {
+  skip: !kernelRelayAvailable() && 'the kernel relay is not built',
+  timeout: 30_000,
+}, () => {
+  for (const mux of [true, false]) {
+    test(`echo 8 MB byte-exact on each of 4 connections at once, as raw sessions (mux: ${mux})`, async (t) => {
+      const { stack, port } = await lab(t, await echoServer(), { client: { mux, minIdleChannels: 4 } });
+      await waitFor(() => (serverStats(stack)?.idle ?? 0) >= 4, 5000, 'four pooled channels');
+      const payloads = Array.from({ length: 4 }, () => randomBytes(8 * 1024 * 1024));
+      const echoed = Promise.all(payloads.map((p) => roundTrip(port, p)));
+      await waitFor(() => (serverStats(stack)?.raw ?? 0) > 0, 5000, 'raw sessions under way');
+      for (const [i, result] of (await echoed).entries()) {
+        assert.equal(sha(result), sha(payloads[i] as Buffer));
+      }
+      // Each raw session used its channel up; the client opens others to keep its minimum.
+      await waitFor(() => serverStats(stack)?.raw === 0, 5000, 'the raw sessions to end');
+      await waitFor(() => (serverStats(stack)?.idle ?? 0) >= 4, 5000, 'the pool refilled');
+    });
+  }
+
+  test('a request ended with FIN gets its full reply; the target speaks first too', async (t) => {
+    const { port, stack } = await lab(
+      t,
+      await listenLocal((socket) => {
+        socket.write('hello ');
+        const chunks: Buffer[] = [];
+        socket.on('data', (c: Buffer) => chunks.push(c));
+        socket.on('end', () => socket.end(`got ${Buffer.concat(chunks).length} bytes`));
+      }),
+    );
+    assert.equal((await roundTrip(port, Buffer.alloc(100_000, 7))).toString(), 'hello got 100000 bytes');
+    assert.equal((await roundTrip(port, Buffer.alloc(0))).toString(), 'hello got 0 bytes');
+    assert.equal(await rawWhileOpen(stack, port), true);
+  });
+
+  test('traffic is counted exactly in both directions, and each visitor is closed once', async (t) => {
+    const observed = { bytesIn: 0, bytesOut: 0, closed: 0 };
+    const observer: TunnelObserver = {
+      ...NULL_OBSERVER,
+      traffic: (_l, _m, bytesIn, bytesOut) => {
+        observed.bytesIn += bytesIn;
+        observed.bytesOut += bytesOut;
+      },
+      visitorClosed: () => {
+        observed.closed++;
+      },
+    };
+    const target = await listenLocal((socket) => {
+      socket.resume();
+      socket.on('end', () => socket.end(Buffer.alloc(2_000_000, 1)));
+    });
+    const { port } = await lab(t, target, { server: { observer } });
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await roundTrip(port, Buffer.alloc(1_000_000, 2))).length, 2_000_000);
+    }
+    await waitFor(() => observed.closed === 3, 2000, 'three visitors closed');
+    assert.deepEqual(observed, { bytesIn: 3_000_000, bytesOut: 6_000_000, closed: 3 });
+  });
+
+  test('a target that resets resets the visitor', async (t) => {
+    const { port } = await lab(
+      t,
+      await listenLocal((socket) => socket.once('data', () => socket.resetAndDestroy())),
+    );
+    const visitor = await dial(port);
+    const failed = new Promise<string | undefined>((resolve) =>
+      visitor.once('error', (e: NodeJS.ErrnoException) => resolve(e.code)),
+    );
+    visitor.write('anything');
+    assert.equal(await failed, 'ECONNRESET');
+  });
+
+  test('an unreachable target closes its visitor promptly, is logged on both sides, and leaves no session behind', async (t) => {
+    const dead = await listenLocal(() => {});
+    const { port, stack } = await lab(t, dead);
+    await dead.close(); // nothing listens on the target port any more
+    const visitor = await dial(port);
+    visitor.on('error', () => {});
+    assert.equal(await closedWithin(visitor, 3000), true);
+    await waitFor(
+      () => stack.serverLog.codes().includes('MUON_ERR_TARGET_UNREACHABLE'),
+      2000,
+      'the log line',
+    );
+    assert.ok(stack.clientLog.codes().includes('MUON_ERR_TARGET_UNREACHABLE'));
+    assert.equal(serverStats(stack)?.raw, 0);
+  });
+
+  test('removing the mapping closes a raw session under way', async (t) => {
+    const { port, stack } = await lab(t, await echoServer());
+    const visitor: Socket = await dial(port);
+    visitor.write('x');
+    await new Promise<void>((resolve) => visitor.once('data', () => resolve()));
+    assert.equal(serverStats(stack)?.raw, 1);
+    stack.directory.update(license('lab', KEY, []));
+    assert.equal(await closedWithin(visitor, 3000), true);
+    await waitFor(() => serverStats(stack)?.raw === 0, 3000, 'the raw session to end');
+  });
+
+  test('a raw session quiet for the idle timeout is ended', async (t) => {
+    const { port } = await lab(t, await echoServer(), { server: { tcpIdleTimeoutMs: 300 } });
+    const visitor = await dial(port);
+    visitor.write('x');
+    await new Promise<void>((resolve) => visitor.once('data', () => resolve()));
+    assert.equal(await closedWithin(visitor, 3000), true);
+  });
+
+  test('a raw session left half-closed is ended after the half-closed timeout', async (t) => {
+    const { port } = await lab(t, await listenLocal((socket) => socket.resume()), {
+      server: { halfClosedTimeoutMs: 300 },
+    });
+    const visitor = await dial(port);
+    visitor.end('bye'); // the target never answers nor ends
+    assert.equal(await closedWithin(visitor, 3000), true);
+  });
+
+  test('the JavaScript relay carries what the kernel relay cannot: speed limits, a PROXY header, TLS, a client without raw', async (t) => {
+    const limited = await lab(t, await echoServer(), {}, { downloadLimit: 10_000_000 });
+    assert.equal(await rawWhileOpen(limited.stack, limited.port), false, 'a mapping with a speed limit');
+    const header = await lab(t, await echoServer(), {}, { proxyProtocol: 'v1' });
+    assert.equal(await rawWhileOpen(header.stack, header.port), false, 'a mapping with a PROXY header');
+    const tls = await lab(t, await echoServer(), { tls: true });
+    assert.equal(await rawWhileOpen(tls.stack, tls.port), false, 'a TLS tunnel');
+    const off = await lab(t, await echoServer(), { client: { raw: false } });
+    assert.equal(await rawWhileOpen(off.stack, off.port), false, 'a client with raw: false');
+    const on = await lab(t, await echoServer());
+    assert.equal(await rawWhileOpen(on.stack, on.port), true, 'and the same mapping otherwise');
+  });
+});
