@@ -28,6 +28,12 @@
 /** Bytes asked of one splice(2) call; the pipe (64 KiB by default) bounds what one call moves. */
 #define SPLICE_LEN (1 << 20)
 #define MAX_EVENTS 64
+/**
+ * Bytes one direction moves before the thread turns to the other pairs: a fast transfer would
+ * otherwise never run out of data and keep every other pair waiting (the pair takes its next turn
+ * after them, from the ready list).
+ */
+#define TURN_BYTES (256 * 1024)
 
 typedef struct direction {
   int src, dst;
@@ -44,7 +50,9 @@ typedef struct pair {
   int error;           // errno of the first failure, 0 if none
   _Atomic int aborted;
   int ended;           // set by the thread once; the pair is off epoll
+  int queued;          // on the ready list: it stopped on its turn's budget
   struct pair *next_ended;
+  struct pair *next_ready;
   napi_threadsafe_function on_event;
 } pair_t;
 
@@ -54,18 +62,24 @@ static void fail(pair_t *p, int err) {
   if (p->error == 0) p->error = err;
 }
 
-/** Moves what it can in one direction until a socket or the pipe would block. */
-static void progress(pair_t *p, direction_t *d) {
+/**
+ * Moves what it can in one direction until a socket or the pipe would block (returns 0), or until
+ * it has moved TURN_BYTES this turn (returns 1: there may be more, and no event will say so).
+ */
+static int progress(pair_t *p, direction_t *d) {
+  size_t moved = 0;
   while (p->error == 0) {
+    if (moved >= TURN_BYTES) return 1;
     if (d->in_pipe > 0) {
       ssize_t n = splice(d->pipe[0], NULL, d->dst, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n < 0) {
-        if (errno == EAGAIN) return;
+        if (errno == EAGAIN) return 0;
         if (errno == EINTR) continue;
         fail(p, errno);
-        return;
+        return 0;
       }
       d->in_pipe -= (size_t)n;
+      moved += (size_t)n;
       atomic_fetch_add_explicit(&d->bytes, (uint64_t)n, memory_order_relaxed);
       continue;
     }
@@ -74,48 +88,72 @@ static void progress(pair_t *p, direction_t *d) {
         d->dst_shut = 1;
         if (shutdown(d->dst, SHUT_WR) < 0 && errno != ENOTCONN) {
           fail(p, errno);
-          return;
+          return 0;
         }
         // Tagged with the direction (1 or 2); the pair's own end comes later in the same queue.
         napi_call_threadsafe_function(p->on_event, (void *)((uintptr_t)p | (uintptr_t)(d - p->dir + 1)),
                                       napi_tsfn_blocking);
       }
-      return;
+      return 0;
     }
     ssize_t n = splice(d->src, NULL, d->pipe[1], NULL, SPLICE_LEN, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n < 0) {
-      if (errno == EAGAIN) return;
+      if (errno == EAGAIN) return 0;
       if (errno == EINTR) continue;
       fail(p, errno);
-      return;
+      return 0;
     }
     if (n == 0) d->src_ended = 1;
     d->in_pipe += (size_t)n;
   }
+  return 0;
+}
+
+/** Pairs that used up their turn's budget, served again after the events of the next turn. */
+static pair_t *ready_head = NULL;
+static pair_t *ready_tail = NULL;
+
+/** One turn of a pair: both directions; an ended pair leaves epoll and joins `ended`. */
+static void serve_pair(pair_t *p, pair_t **ended) {
+  if (p->ended) return;  // a second mention in this turn; the pair is freed only after it
+  int more = progress(p, &p->dir[0]);
+  more |= progress(p, &p->dir[1]);
+  int done = p->dir[0].dst_shut && p->dir[1].dst_shut && p->dir[0].in_pipe == 0 && p->dir[1].in_pipe == 0;
+  if (p->error == 0 && !done && !atomic_load(&p->aborted)) {
+    if (more && !p->queued) {
+      p->queued = 1;
+      p->next_ready = NULL;
+      if (ready_tail != NULL) ready_tail->next_ready = p;
+      else ready_head = p;
+      ready_tail = p;
+    }
+    return;
+  }
+  p->ended = 1;
+  epoll_ctl(epoll_fd, EPOLL_CTL_DEL, p->a, NULL);
+  epoll_ctl(epoll_fd, EPOLL_CTL_DEL, p->b, NULL);
+  p->next_ended = *ended;
+  *ended = p;
 }
 
 static void *serve(void *unused) {
   (void)unused;
   struct epoll_event events[MAX_EVENTS];
   for (;;) {
-    int n = epoll_wait(epoll_fd, events, MAX_EVENTS, -1);
-    if (n < 0) continue;  // EINTR
+    // Pairs waiting for their next turn: look for events without sleeping.
+    int n = epoll_wait(epoll_fd, events, MAX_EVENTS, ready_head != NULL ? 0 : -1);
+    if (n < 0) n = 0;  // EINTR
     pair_t *ended = NULL;
-    for (int i = 0; i < n; i++) {
-      pair_t *p = events[i].data.ptr;
-      if (p->ended) continue;  // a second event of this batch; the pair is freed only after it
-      progress(p, &p->dir[0]);
-      progress(p, &p->dir[1]);
-      int done = p->dir[0].dst_shut && p->dir[1].dst_shut && p->dir[0].in_pipe == 0 &&
-                 p->dir[1].in_pipe == 0;
-      if (p->error == 0 && !done && !atomic_load(&p->aborted)) continue;
-      p->ended = 1;
-      epoll_ctl(epoll_fd, EPOLL_CTL_DEL, p->a, NULL);
-      epoll_ctl(epoll_fd, EPOLL_CTL_DEL, p->b, NULL);
-      p->next_ended = ended;
-      ended = p;
+    for (int i = 0; i < n; i++) serve_pair(events[i].data.ptr, &ended);
+    pair_t *turn = ready_head;
+    ready_head = ready_tail = NULL;
+    while (turn != NULL) {
+      pair_t *p = turn;
+      turn = p->next_ready;
+      p->queued = 0;
+      serve_pair(p, &ended);
     }
-    // Handed over after the batch: JavaScript frees a pair, and this batch may name it twice.
+    // Handed over after the turn: JavaScript frees a pair, and this turn may name it twice.
     while (ended != NULL) {
       pair_t *p = ended;
       ended = p->next_ended;

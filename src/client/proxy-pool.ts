@@ -36,6 +36,21 @@ export interface PoolOptions {
   raw?: boolean;
 }
 
+/**
+ * Pooled channels (busy, idle or opening) a client keeps beside its carrier for raw sessions: the
+ * raw sessions under way at once. Each costs a tunnel connection and a descriptor more per side
+ * than a stream; beyond it, visitors ride the carrier (docs/architecture.md, "The kernel relay").
+ */
+export const RAW_CHANNELS_MAX = 32;
+
+/**
+ * Beside a carrier, how long a client waits before replacing pooled channels that raw sessions
+ * used up. A burst of short connections would otherwise cost a tunnel connection each (measured:
+ * new connections per second fell by 40 %); this way most of a burst rides the carrier, and a
+ * transfer that starts on a quiet tunnel still finds a channel.
+ */
+export const RAW_REFILL_MS = 100;
+
 /** Pause before reopening a carrier that closed while the session lives. */
 const CARRIER_RETRY_MS = 200;
 
@@ -48,6 +63,7 @@ export class ProxyPool implements ChannelOwner {
   #closed = false;
   #carrier: MuxCarrier | undefined;
   #carrierRetry: NodeJS.Timeout | undefined;
+  #refill: NodeJS.Timeout | undefined;
 
   constructor(options: PoolOptions) {
     this.#o = options;
@@ -77,7 +93,8 @@ export class ProxyPool implements ChannelOwner {
       if (!this.#carrier && !this.#carrierOpening) void this.#openOne(true);
       if (!this.#o.raw) return;
     }
-    const want = this.#o.minIdle - this.#idle.size - this.#opening;
+    let want = this.#o.minIdle - this.#idle.size - this.#opening;
+    if (this.#o.mux) want = Math.min(want, RAW_CHANNELS_MAX - this.#channels.size - this.#opening);
     if (want > 0) this.#openPooled(want);
   }
 
@@ -168,7 +185,21 @@ export class ProxyPool implements ChannelOwner {
   channelBusy(channel: ClientProxyChannel, _connect: MessageOf<'CONNECT'>): void {
     if (channel.framed instanceof MuxStream) return;
     this.#idle.delete(channel);
-    this.fill();
+    this.#refillLater();
+  }
+
+  /** Refills the pool now, or beside a carrier once RAW_REFILL_MS have passed. */
+  #refillLater(): void {
+    if (!this.#o.mux) {
+      this.fill();
+      return;
+    }
+    if (this.#refill !== undefined || this.#closed) return;
+    this.#refill = setTimeout(() => {
+      this.#refill = undefined;
+      this.fill();
+    }, RAW_REFILL_MS);
+    this.#refill.unref();
   }
 
   channelDone(channel: ClientProxyChannel, reusable: boolean): void {
@@ -180,6 +211,8 @@ export class ProxyPool implements ChannelOwner {
   channelClosed(channel: ClientProxyChannel): void {
     this.#channels.delete(channel);
     this.#idle.delete(channel);
+    // A raw session uses its channel up: below the cap again, keep the minimum ready.
+    if (this.#o.raw && !this.#closed) this.#refillLater();
   }
 
   targetFailed(connect: MessageOf<'CONNECT'>, code: ErrorCode, message: string): void {
@@ -199,6 +232,7 @@ export class ProxyPool implements ChannelOwner {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#carrierRetry);
+    clearTimeout(this.#refill);
     this.#carrier?.close();
     for (const channel of this.#channels) channel.destroy();
     this.#channels.clear();

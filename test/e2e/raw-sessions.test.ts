@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import type { TunnelClientOptions } from '../../src/client/options.ts';
+import { RAW_CHANNELS_MAX } from '../../src/client/proxy-pool.ts';
 import { kernelRelayAvailable } from '../../src/net/kernel-relay.ts';
 import type { MappingRecord } from '../../src/server/directory.ts';
 import { NULL_OBSERVER, type TunnelObserver } from '../../src/server/observer.ts';
@@ -91,6 +92,30 @@ describe('raw sessions', {
     });
   }
 
+  test(`beside a carrier at most ${RAW_CHANNELS_MAX} channels wait for raw sessions; more visitors ride the carrier`, async (t) => {
+    const { stack, port } = await lab(t, await echoServer(), { client: { minIdleChannels: 40 } });
+    await waitFor(() => serverStats(stack)?.idle === RAW_CHANNELS_MAX, 5000, 'the pooled channels');
+    const visitors = await Promise.all(Array.from({ length: 40 }, () => dial(port)));
+    t.after(() => {
+      for (const v of visitors) v.destroy();
+    });
+    await Promise.all(
+      visitors.map(async (v, i) => {
+        const echoed = new Promise<string>((resolve) => v.once('data', (c: Buffer) => resolve(c.toString())));
+        v.write(`visitor ${i}`);
+        assert.equal(await echoed, `visitor ${i}`);
+      }),
+    );
+    assert.deepEqual(
+      {
+        raw: serverStats(stack)?.raw,
+        busy: serverStats(stack)?.busy,
+        carriers: serverStats(stack)?.carriers,
+      },
+      { raw: RAW_CHANNELS_MAX, busy: 40, carriers: 1 },
+    );
+  });
+
   test('a request ended with FIN gets its full reply; the target speaks first too', async (t) => {
     const { port, stack } = await lab(
       t,
@@ -103,6 +128,8 @@ describe('raw sessions', {
     );
     assert.equal((await roundTrip(port, Buffer.alloc(100_000, 7))).toString(), 'hello got 100000 bytes');
     assert.equal((await roundTrip(port, Buffer.alloc(0))).toString(), 'hello got 0 bytes');
+    // Used-up channels are replaced a little later (RAW_REFILL_MS): then the next visitor is raw too.
+    await waitFor(() => (serverStats(stack)?.idle ?? 0) > 0, 5000, 'the pool refilled');
     assert.equal(await rawWhileOpen(stack, port), true);
   });
 
