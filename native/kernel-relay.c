@@ -1,5 +1,5 @@
 // Kernel relay: moves the bytes between two connected TCP sockets with splice(2) through a pipe,
-// so they never enter the process's memory (docs/architecture.md, "The kernel relay"). One epoll
+// so they never enter the process's memory (docs/architecture.md, "Raw sessions and the kernel relay"). One epoll
 // thread per process serves every pair; JavaScript hands it two sockets it no longer reads or
 // writes and hears back when a direction ends, and once when both have ended or one failed.
 //

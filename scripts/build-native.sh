@@ -1,9 +1,9 @@
 #!/bin/sh
 # Builds the kernel relay (native/kernel-relay.c) into build/kernel-relay.node when the source is
 # newer than the build, or there is none. It needs a C compiler and Node-API headers (any Node's:
-# Node-API is ABI-stable); a machine without them gets a note and no build, which Muon does not
-# need yet (docs/architecture.md, "The kernel relay"). scripts/with-node.sh runs it before any
-# command.
+# Node-API is ABI-stable); a machine without them gets a note and no build, and Muon relays every
+# session in JavaScript (docs/architecture.md, "Raw sessions and the kernel relay").
+# scripts/with-node.sh runs it before any command.
 set -eu
 cd "$(dirname "$0")/.."
 src=native/kernel-relay.c

@@ -34,7 +34,7 @@ export interface TunnelClientOptions {
   /**
    * Offer raw sessions (Features.RAW) on a plain tunnel when the kernel relay is built here: the
    * server may then carry a TCP visitor without speed limits on a pooled channel of its own,
-   * whose bytes never enter either process (docs/architecture.md, "The kernel relay").
+   * whose bytes never enter either process (docs/architecture.md, "Raw sessions and the kernel relay").
    */
   raw: boolean;
 }

@@ -39,7 +39,7 @@ export interface PoolOptions {
 /**
  * Pooled channels (busy, idle or opening) a client keeps beside its carrier for raw sessions: the
  * raw sessions under way at once. Each costs a tunnel connection and a descriptor more per side
- * than a stream; beyond it, visitors ride the carrier (docs/architecture.md, "The kernel relay").
+ * than a stream; beyond it, visitors ride the carrier (docs/architecture.md, raw sessions).
  */
 export const RAW_CHANNELS_MAX = 32;
 

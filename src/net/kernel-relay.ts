@@ -3,7 +3,7 @@
 // and never through JavaScript. Half-close is forwarded (end of file on one socket shuts the other
 // down for writing); a failure on either socket resets both; close() aborts. Built by
 // scripts/build-native.sh where a C compiler is present; kernelRelayAvailable() says whether it
-// loaded. The tunnel does not use it yet (docs/architecture.md, "The kernel relay").
+// loaded. Raw sessions use it (docs/architecture.md, "Raw sessions and the kernel relay").
 
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
