@@ -46,8 +46,9 @@ export const RAW_CHANNELS_MAX = 32;
 /**
  * Beside a carrier, how long a client waits before replacing pooled channels that raw sessions
  * used up. A burst of short connections would otherwise cost a tunnel connection each (measured:
- * new connections per second fell by 40 %); this way most of a burst rides the carrier, and a
- * transfer that starts on a quiet tunnel still finds a channel.
+ * new connections per second 39 % lower without the wait, 5-8 % with it, 0-3 % with 500 ms); this
+ * way most of a burst rides the carrier, and a transfer that starts shortly after it still finds a
+ * channel (a session never moves from the carrier to a channel once it has started).
  */
 export const RAW_REFILL_MS = 100;
 
