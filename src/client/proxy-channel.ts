@@ -61,6 +61,8 @@ export class ClientProxyChannel {
   }
 
   destroy(): void {
+    // A raw session's relay holds descriptors of its own: it ends only when told.
+    this.#kernel?.close();
     this.framed.socket.destroy();
   }
 

@@ -197,6 +197,18 @@ describe('raw sessions', {
     await waitFor(() => serverStats(stack)?.raw === 0, 3000, 'the raw session to end');
   });
 
+  test('a client that closes: its raw sessions end, and their visitors are closed', async (t) => {
+    const { port, stack } = await lab(t, await echoServer());
+    const visitor: Socket = await dial(port);
+    visitor.write('x');
+    await new Promise<void>((resolve) => visitor.once('data', () => resolve()));
+    assert.equal(serverStats(stack)?.raw, 1);
+    const client = stack.clients[0];
+    assert.ok(client);
+    await client.close();
+    assert.equal(await closedWithin(visitor, 3000), true);
+  });
+
   test('a raw session quiet for the idle timeout is ended', async (t) => {
     const { port } = await lab(t, await echoServer(), { server: { tcpIdleTimeoutMs: 300 } });
     const visitor = await dial(port);
