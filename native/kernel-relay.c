@@ -1,7 +1,8 @@
 // Kernel relay: moves the bytes between two connected TCP sockets with splice(2) through a pipe,
-// so they never enter the process's memory (docs/architecture.md, "Raw sessions and the kernel relay"). One epoll
-// thread per process serves every pair; JavaScript hands it two sockets it no longer reads or
-// writes and hears back when a direction ends, and once when both have ended or one failed.
+// so they never enter the process's memory (docs/architecture.md, "Raw sessions and the kernel
+// relay"). One epoll thread per process serves every pair, each for at most TURN_BYTES per
+// direction before the next; JavaScript hands it two sockets it no longer reads or writes and
+// hears back when a direction ends, and once when both have ended or one failed.
 //
 // A direction reads its source into its pipe and writes the pipe into its destination. End of
 // file on the source, once the pipe is empty, shuts the destination down for writing
