@@ -105,6 +105,7 @@ export function toServerSettings(config: ServerConfig): ServerSettings {
     maxAuthFailuresPerMinute: limits.maxAuthFailuresPerMinute,
     maxPendingHandshakes: limits.maxPendingHandshakes,
     maxChannelsPerSession: limits.maxChannelsPerSession,
+    maxRawSessions: limits.maxRawSessions,
     udpIdleTimeoutMs: limits.udpIdleTimeout,
     halfClosedTimeoutMs: limits.halfClosedTimeout,
     ...(limits.tcpIdleTimeout !== undefined && { tcpIdleTimeoutMs: limits.tcpIdleTimeout }),

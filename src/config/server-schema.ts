@@ -111,6 +111,7 @@ export const serverSchema = section({
     maxAuthFailuresPerMinute: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxAuthFailuresPerMinute),
     maxPendingHandshakes: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxPendingHandshakes),
     maxChannelsPerSession: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxChannelsPerSession),
+    maxRawSessions: integer(0, 1_000_000).default(SERVER_DEFAULTS.maxRawSessions),
     udpIdleTimeout: duration().default(SERVER_DEFAULTS.udpIdleTimeoutMs),
     /** TCP sessions: silence allowed once either side has half-closed, and at any time (off unless set). */
     halfClosedTimeout: duration().default(SERVER_DEFAULTS.halfClosedTimeoutMs),

@@ -17,6 +17,7 @@ import type { LicenseRecord, MappingRecord } from './directory.ts';
 import type { TunnelObserver } from './observer.ts';
 import { type TunnelServerOptions, tcpIdleLimits } from './options.ts';
 import { type ProxyChannelOwner, rawEligible, ServerProxyChannel, type Visitor } from './proxy-channel.ts';
+import type { RawSessionBudget } from './raw-session-budget.ts';
 import type { Admission } from './traffic-control.ts';
 import type { UdpPeer } from './udp-peer.ts';
 import { VisitorStream } from './visitor-stream.ts';
@@ -36,8 +37,8 @@ export interface ChannelPoolContext {
   license: () => LicenseRecord;
   /** Asks the client for `count` more channels (NEED_CHANNELS). */
   requestChannels: (count: number) => void;
-  /** Raw sessions are granted (Features.RAW): pooled channels on a plain tunnel may carry them. */
-  raw?: boolean;
+  /** Raw sessions are granted (Features.RAW): pooled channels on a plain tunnel may carry them, within this budget. */
+  raw?: RawSessionBudget;
 }
 
 export class ChannelPool implements ProxyChannelOwner {
@@ -131,7 +132,8 @@ export class ChannelPool implements ProxyChannelOwner {
     this.#ctx.observer.visitorOpened(mapping);
     visitor.timer = setTimeout(() => this.#timedOut(visitor), this.#ctx.options.connectTimeoutMs);
     // Beside a carrier, pooled channels are kept for raw sessions; everything else takes a stream.
-    const stream = this.#ctx.raw && !rawEligible(visitor) ? this.#openStream() : undefined;
+    const raw = this.#ctx.raw;
+    const stream = raw && !(raw.available && rawEligible(visitor)) ? this.#openStream() : undefined;
     const channel = stream ?? this.#idle.pop() ?? this.#openStream();
     if (channel) {
       this.#bind(channel, visitor);
@@ -145,8 +147,8 @@ export class ChannelPool implements ProxyChannelOwner {
 
   /** A proxy channel of this session proved itself: serve a waiting visitor or pool it. */
   add(framed: FramedSocket): void {
-    const raw = this.#ctx.raw === true && !(framed.socket instanceof TLSSocket);
-    const channel = new ServerProxyChannel(framed, this, this.#idleLimits, raw ? framed : undefined);
+    const budget = framed.socket instanceof TLSSocket ? undefined : this.#ctx.raw;
+    const channel = new ServerProxyChannel(framed, this, this.#idleLimits, budget && { framed, budget });
     if (this.#closed) {
       channel.destroy();
       return;

@@ -15,6 +15,7 @@ import type { TunnelObserver } from './observer.ts';
 import type { TunnelServerOptions } from './options.ts';
 import type { PublicPorts, VisitorHandler } from './public-ports.ts';
 import type { DatagramHandler, PublicUdpPorts } from './public-udp-ports.ts';
+import type { RawSessionBudget } from './raw-session-budget.ts';
 import { TrafficControl } from './traffic-control.ts';
 import { UdpVisitors } from './udp-visitors.ts';
 import { type StreamVisitor, type TunnelStream, visitorStreamPair } from './visitor-stream.ts';
@@ -28,6 +29,8 @@ export interface SessionContext {
   ports: PublicPorts;
   udpPorts: PublicUdpPorts;
   logger: Logger;
+  /** The server's raw sessions under way, against limits.maxRawSessions. */
+  rawSessions: RawSessionBudget;
   /** Called once when the session has ended, so the server can forget it. */
   onClosed(session: ClientSession, code: ErrorCode, reason: string): void;
 }
@@ -87,7 +90,10 @@ export class ClientSession {
     this.minIdleChannels = init.minIdleChannels;
     this.#features = init.features ?? 0;
     // Raw sessions need the kernel relay here and bytes the kernel can read: a plain tunnel.
-    const raw = kernelRelayAvailable() && !(init.command.socket instanceof TLSSocket) ? Features.RAW : 0;
+    const raw =
+      kernelRelayAvailable() && !(init.command.socket instanceof TLSSocket) && ctx.options.maxRawSessions > 0
+        ? Features.RAW
+        : 0;
     this.#granted = this.#features & (SERVER_FEATURES | raw);
     this.#log = ctx.logger.child({ license: init.license.name, session: this.idHex.slice(0, 8) });
     init.command.setHandler({
@@ -104,7 +110,7 @@ export class ClientSession {
       minIdle: init.minIdleChannels,
       license: () => this.#license,
       requestChannels: (count) => this.#command.send({ type: 'NEED_CHANNELS', count }),
-      raw: (this.#granted & Features.RAW) !== 0,
+      ...((this.#granted & Features.RAW) !== 0 && { raw: ctx.rawSessions }),
     });
     this.#traffic = new TrafficControl(this.#log, init.license, ctx.observer);
     this.#liveness = new Liveness(ctx.options.heartbeatIntervalMs, ctx.options.heartbeatTimeoutMs);

@@ -38,6 +38,8 @@ export interface TunnelServerOptions {
   maxPendingHandshakes: number;
   /** Proxy channels (idle + busy) one client session may hold; more are refused. */
   maxChannelsPerSession: number;
+  /** Raw sessions (plain tunnel, kernel relay) this server carries at once; 0: none. */
+  maxRawSessions: number;
   /** A UDP visitor's session ends after this long without a datagram either way (both sides). */
   udpIdleTimeoutMs: number;
   /**
@@ -61,6 +63,7 @@ export const SERVER_DEFAULTS = {
   maxAuthFailuresPerMinute: 20,
   maxPendingHandshakes: 1024,
   maxChannelsPerSession: 20_000,
+  maxRawSessions: 256,
   udpIdleTimeoutMs: 60_000,
   halfClosedTimeoutMs: 60_000,
 } as const satisfies Partial<TunnelServerOptions>;

@@ -17,6 +17,7 @@ import { Relay } from '../net/relay.ts';
 import { type StreamIdleLimits, StreamIdleWatch } from '../net/stream-idle-watch.ts';
 import type { Message } from '../protocol/messages.ts';
 import type { MappingRecord } from './directory.ts';
+import type { RawSessionBudget } from './raw-session-budget.ts';
 import { UdpPeer } from './udp-peer.ts';
 import type { VisitorStream } from './visitor-stream.ts';
 
@@ -61,12 +62,18 @@ export function rawEligible(visitor: Visitor): boolean {
   );
 }
 
+/** What lets a pooled channel carry raw sessions. */
+export interface RawCapable {
+  framed: FramedSocket;
+  budget: RawSessionBudget;
+}
+
 export class ServerProxyChannel {
   readonly framed: ChannelPort;
   readonly #owner: ProxyChannelOwner;
   readonly #idleLimits: StreamIdleLimits;
-  /** A pooled channel of a session granted raw sessions (the pool passes its FramedSocket). */
-  readonly #rawCapable: FramedSocket | undefined;
+  /** A pooled channel of a session granted raw sessions: its FramedSocket and the server's budget. */
+  readonly #rawCapable: RawCapable | undefined;
   #relay: ChannelRelay | undefined;
   #raw: RawSession | undefined;
   #visitor: Visitor | undefined;
@@ -78,7 +85,7 @@ export class ServerProxyChannel {
     framed: ChannelPort,
     owner: ProxyChannelOwner,
     idleLimits: StreamIdleLimits,
-    rawCapable?: FramedSocket,
+    rawCapable?: RawCapable,
   ) {
     this.framed = framed;
     this.#owner = owner;
@@ -109,7 +116,9 @@ export class ServerProxyChannel {
     const m = visitor.mapping;
     const { peer } = visitor;
     const udp = peer instanceof UdpPeer;
-    const raw = this.#rawCapable !== undefined && peer instanceof Socket && rawEligible(visitor);
+    const capable = this.#rawCapable;
+    const raw =
+      capable !== undefined && peer instanceof Socket && rawEligible(visitor) && capable.budget.take();
     this.framed.send({
       type: 'CONNECT',
       visitorId: visitor.id,
@@ -124,10 +133,11 @@ export class ServerProxyChannel {
       idleTimeoutMs: udp ? peer.idleTimeoutMs : 0,
       ...(raw && { raw: true }),
     });
-    if (raw && this.#rawCapable !== undefined) {
-      this.#raw = new RawSession(peer, this.#rawCapable, this.#idleLimits, {
+    if (raw) {
+      this.#raw = new RawSession(peer, capable.framed, this.#idleLimits, {
         idledOut: (timeoutMs) => this.#owner.visitorIdledOut(visitor, timeoutMs),
         done: (bytesIn, bytesOut) => {
+          capable.budget.release();
           clearTimeout(visitor.timer);
           visitor.timer = undefined;
           this.#owner.visitorDone(visitor, bytesIn, bytesOut);

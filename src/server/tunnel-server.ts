@@ -25,6 +25,7 @@ import { NULL_OBSERVER, type TunnelObserver } from './observer.ts';
 import type { TunnelServerOptions } from './options.ts';
 import { PublicPorts } from './public-ports.ts';
 import { PublicUdpPorts } from './public-udp-ports.ts';
+import { RawSessionBudget } from './raw-session-budget.ts';
 import { TunnelAdmission } from './tunnel-admission.ts';
 import type { StreamVisitor, TunnelStream } from './visitor-stream.ts';
 
@@ -39,6 +40,7 @@ export class TunnelServer {
   readonly #failures: FailureLimiter;
   readonly #admission: TunnelAdmission;
   readonly #observer: TunnelObserver;
+  readonly #rawSessions: RawSessionBudget;
   readonly #unsubscribe: () => void;
   /** Licenses being reconciled now; true when another change arrived meanwhile. */
   readonly #reconciling = new Map<string, boolean>();
@@ -52,6 +54,7 @@ export class TunnelServer {
     this.#observer = options.observer ?? NULL_OBSERVER;
     this.#ports = new PublicPorts(options.publicHost, options.logger, this.#observer);
     this.#udpPorts = new PublicUdpPorts(options.publicHost);
+    this.#rawSessions = new RawSessionBudget(options.maxRawSessions);
     this.#failures = new FailureLimiter({ maxFailures: options.maxAuthFailuresPerMinute, windowMs: 60_000 });
     this.#admission = new TunnelAdmission({
       maxFrameSize: options.maxFrameSize,
@@ -174,6 +177,7 @@ export class TunnelServer {
         ports: this.#ports,
         udpPorts: this.#udpPorts,
         logger: this.#log,
+        rawSessions: this.#rawSessions,
         onClosed: (s, code, reason) => this.#forget(s, code, reason),
       },
       {

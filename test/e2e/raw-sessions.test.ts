@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import type { TunnelClientOptions } from '../../src/client/options.ts';
-import { RAW_CHANNELS_MAX } from '../../src/client/proxy-pool.ts';
+import { RAW_CHANNELS_MAX, RAW_IDLE_MAX } from '../../src/client/proxy-pool.ts';
 import { kernelRelayAvailable } from '../../src/net/kernel-relay.ts';
 import type { MappingRecord } from '../../src/server/directory.ts';
 import { NULL_OBSERVER, type TunnelObserver } from '../../src/server/observer.ts';
@@ -92,28 +92,52 @@ describe('raw sessions', {
     });
   }
 
-  test(`beside a carrier at most ${RAW_CHANNELS_MAX} channels wait for raw sessions; more visitors ride the carrier`, async (t) => {
+  test(`beside a carrier at most ${RAW_IDLE_MAX} channels wait and ${RAW_CHANNELS_MAX} carry raw sessions; more visitors ride the carrier`, async (t) => {
     const { stack, port } = await lab(t, await echoServer(), { client: { minIdleChannels: 40 } });
-    await waitFor(() => serverStats(stack)?.idle === RAW_CHANNELS_MAX, 5000, 'the pooled channels');
-    const visitors = await Promise.all(Array.from({ length: 40 }, () => dial(port)));
+    const visitors: Socket[] = [];
     t.after(() => {
       for (const v of visitors) v.destroy();
     });
-    await Promise.all(
-      visitors.map(async (v, i) => {
-        const echoed = new Promise<string>((resolve) => v.once('data', (c: Buffer) => resolve(c.toString())));
-        v.write(`visitor ${i}`);
-        assert.equal(await echoed, `visitor ${i}`);
-      }),
-    );
+    const echoedVisitor = async (): Promise<void> => {
+      const v = await dial(port);
+      visitors.push(v);
+      const echoed = new Promise<string>((resolve) => v.once('data', (c: Buffer) => resolve(c.toString())));
+      v.write('ping');
+      assert.equal(await echoed, 'ping');
+    };
+    // Batches of visitors that each find the idle channels refilled, until the cap holds them.
+    while ((serverStats(stack)?.raw ?? 0) < RAW_CHANNELS_MAX) {
+      await waitFor(() => (serverStats(stack)?.idle ?? 0) > 0, 5000, 'idle pooled channels');
+      assert.ok((serverStats(stack)?.idle ?? 0) <= RAW_IDLE_MAX);
+      await Promise.all(Array.from({ length: serverStats(stack)?.idle ?? 0 }, echoedVisitor));
+    }
+    await new Promise((r) => setTimeout(r, 300)); // past the refill wait: nothing comes
+    assert.equal(serverStats(stack)?.idle, 0);
+    await echoedVisitor();
     assert.deepEqual(
-      {
-        raw: serverStats(stack)?.raw,
-        busy: serverStats(stack)?.busy,
-        carriers: serverStats(stack)?.carriers,
-      },
-      { raw: RAW_CHANNELS_MAX, busy: 40, carriers: 1 },
+      { raw: serverStats(stack)?.raw, busy: serverStats(stack)?.busy },
+      { raw: RAW_CHANNELS_MAX, busy: RAW_CHANNELS_MAX + 1 },
     );
+  });
+
+  test('the server carries at most limits.maxRawSessions raw sessions; the next visitor rides the carrier', async (t) => {
+    const { stack, port } = await lab(t, await echoServer(), { server: { maxRawSessions: 1 } });
+    const first = await dial(port);
+    const second = await dial(port);
+    t.after(() => {
+      first.destroy();
+      second.destroy();
+    });
+    for (const [i, v] of [first, second].entries()) {
+      const echoed = new Promise<string>((resolve) => v.once('data', (c: Buffer) => resolve(c.toString())));
+      v.write(`visitor ${i}`);
+      assert.equal(await echoed, `visitor ${i}`);
+    }
+    assert.deepEqual({ raw: serverStats(stack)?.raw, busy: serverStats(stack)?.busy }, { raw: 1, busy: 2 });
+    first.destroy();
+    await waitFor(() => serverStats(stack)?.raw === 0, 3000, 'the raw session to end');
+    await waitFor(() => (serverStats(stack)?.idle ?? 0) > 0, 5000, 'the pool refilled');
+    assert.equal(await rawWhileOpen(stack, port), true, 'the budget is free again');
   });
 
   test('a request ended with FIN gets its full reply; the target speaks first too', async (t) => {
