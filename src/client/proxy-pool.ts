@@ -52,7 +52,7 @@ export const RAW_IDLE_MAX = 4;
 /**
  * Beside a carrier, how long a client waits before replacing pooled channels that raw sessions
  * used up. A burst of short connections would otherwise cost a tunnel connection each (measured:
- * new connections per second 39 % lower without the wait, 5-8 % with it, 0-3 % with 500 ms); this
+ * new connections per second 39 % lower without the wait, 7 % with it, 3 % with 500 ms); this
  * way most of a burst rides the carrier, and a transfer that starts shortly after it still finds a
  * channel (a session never moves from the carrier to a channel once it has started).
  */
