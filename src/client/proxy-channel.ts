@@ -112,20 +112,11 @@ export class ClientProxyChannel {
       return;
     }
     let connected = false;
-    const target: Socket = connect({
-      host: msg.targetHost,
-      port: msg.targetPort,
-      allowHalfOpen: true,
-      noDelay: true,
-    });
+    const target = this.#dialTarget(msg);
     // Written before anything else: the socket keeps writes made while connecting in order.
     if (msg.proxyProtocol) target.write(proxyHeaderFor(msg, msg.proxyProtocol));
-    target.setTimeout(this.#connectTimeoutMs, () => {
-      if (!connected) target.destroy(new Error(`timed out after ${this.#connectTimeoutMs} ms`));
-    });
     target.once('connect', () => {
       connected = true;
-      target.setTimeout(0);
       this.framed.send({ type: 'CONNECTED' });
     });
     const relay = new Relay(target, this.framed, {
@@ -143,6 +134,21 @@ export class ClientProxyChannel {
     });
     this.#relay = relay;
     relay.start();
+  }
+
+  /** Dials the target of `msg`; a connection not up within the connect timeout is destroyed. */
+  #dialTarget(msg: MessageOf<'CONNECT'>): Socket {
+    const target = connect({
+      host: msg.targetHost,
+      port: msg.targetPort,
+      allowHalfOpen: true,
+      noDelay: true,
+    });
+    target.setTimeout(this.#connectTimeoutMs, () =>
+      target.destroy(new Error(`timed out after ${this.#connectTimeoutMs} ms`)),
+    );
+    target.once('connect', () => target.setTimeout(0));
+    return target;
   }
 
   /** Why the target of `msg` could not be dialled, told to the owner (and said in the DISCONNECT). */
@@ -165,18 +171,10 @@ export class ClientProxyChannel {
    * cannot be reached gets DISCONNECT, and the channel closes (a raw CONNECT uses it up).
    */
   #startRaw(msg: MessageOf<'CONNECT'>, framed: FramedSocket): void {
-    const target = connect({
-      host: msg.targetHost,
-      port: msg.targetPort,
-      allowHalfOpen: true,
-      noDelay: true,
-    });
+    const target = this.#dialTarget(msg);
     target.pause();
     this.#rawTarget = target;
     let connected = false;
-    target.setTimeout(this.#connectTimeoutMs, () => {
-      if (!connected) target.destroy(new Error(`timed out after ${this.#connectTimeoutMs} ms`));
-    });
     let failure: Error | undefined;
     target.on('error', (error) => {
       failure = error;
@@ -188,7 +186,6 @@ export class ClientProxyChannel {
     });
     target.once('connect', () => {
       connected = true;
-      target.setTimeout(0);
       framed.send({ type: 'CONNECTED' });
       framed.detach((rest) => {
         // The server sends nothing after a raw CONNECT: anything here would be a broken peer.

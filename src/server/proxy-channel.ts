@@ -138,12 +138,7 @@ export class ServerProxyChannel {
         idledOut: (timeoutMs) => this.#owner.visitorIdledOut(visitor, timeoutMs),
         done: (bytesIn, bytesOut) => {
           capable.budget.release();
-          clearTimeout(visitor.timer);
-          visitor.timer = undefined;
-          this.#owner.visitorDone(visitor, bytesIn, bytesOut);
-          this.#raw = undefined;
-          this.#visitor = undefined;
-          this.#owner.channelDone(this, false);
+          this.#sessionDone(visitor, bytesIn, bytesOut, false); // a raw session uses its channel up
         },
       });
       return;
@@ -152,13 +147,8 @@ export class ServerProxyChannel {
     // The visitor is the local side: what it sends is upload, what it receives download.
     const limits = throttle && { throttle: { fromLocal: throttle.upload, toLocal: throttle.download } };
     const onDone = (reusable: boolean) => {
-      clearTimeout(visitor.timer); // the session is over, answered or not
-      visitor.timer = undefined;
       const { fromLocal, toLocal } = relay.takeBytes();
-      this.#owner.visitorDone(visitor, fromLocal, toLocal);
-      this.#relay = undefined;
-      this.#visitor = undefined;
-      this.#owner.channelDone(this, reusable);
+      this.#sessionDone(visitor, fromLocal, toLocal, reusable);
     };
     const relay: ChannelRelay = udp
       ? new DatagramRelay(peer, this.framed, { ...limits, idleTimeoutMs: peer.idleTimeoutMs, onDone })
@@ -174,6 +164,17 @@ export class ServerProxyChannel {
         });
     this.#relay = relay;
     relay.start();
+  }
+
+  /** The session is over, answered or not: the visitor's last bytes are reported, the channel freed. */
+  #sessionDone(visitor: Visitor, bytesIn: number, bytesOut: number, reusable: boolean): void {
+    clearTimeout(visitor.timer);
+    visitor.timer = undefined;
+    this.#owner.visitorDone(visitor, bytesIn, bytesOut);
+    this.#relay = undefined;
+    this.#raw = undefined;
+    this.#visitor = undefined;
+    this.#owner.channelDone(this, reusable);
   }
 
   /** Bytes of the current visitor since the last call (visitor → target, target → visitor). */

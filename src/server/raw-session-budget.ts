@@ -4,20 +4,16 @@
 // them (`limits.maxRawSessions`); beyond it, visitors ride a carrier stream or the JavaScript relay.
 
 export class RawSessionBudget {
-  readonly max: number;
+  readonly #max: number;
+  /** Raw sessions under way (or about to be: CONNECT sent). */
   #open = 0;
 
   constructor(max: number) {
-    this.max = max;
-  }
-
-  /** Raw sessions under way (or about to be: CONNECT sent). */
-  get open(): number {
-    return this.#open;
+    this.#max = max;
   }
 
   get available(): boolean {
-    return this.#open < this.max;
+    return this.#open < this.#max;
   }
 
   /** Takes one if one is left. */

@@ -24,12 +24,14 @@ import type { MappingRecord } from '../../src/server/directory.ts';
 import {
   closedWithin,
   dial,
+  echoedVisitor,
   echoServer,
   established,
   freePort,
   kernelBufferMax,
   listenLocal,
   readAll,
+  readBytes,
   roundTrip,
   waitFor,
 } from '../support/net.ts';
@@ -149,43 +151,6 @@ function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
       timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
     }),
   ]);
-}
-
-/** Resolves with the next `n` bytes from `socket` (it must not send more meanwhile). */
-function readBytes(socket: Socket, n: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let got = 0;
-    const onData = (c: Buffer) => {
-      chunks.push(c);
-      got += c.length;
-      if (got < n) return;
-      detach();
-      resolve(Buffer.concat(chunks));
-    };
-    const onEnd = () => {
-      detach();
-      reject(new Error(`the connection ended after ${got} of ${n} bytes`));
-    };
-    const detach = () => {
-      socket.off('data', onData);
-      socket.off('end', onEnd);
-      socket.off('close', onEnd);
-    };
-    socket.on('data', onData);
-    socket.once('end', onEnd);
-    socket.once('close', onEnd);
-  });
-}
-
-/** A visitor that has had `message` echoed byte-exact, left open. */
-async function echoedVisitor(port: number, message: Buffer): Promise<Socket> {
-  const socket = await dial(port);
-  socket.on('error', () => {});
-  const reply = readBytes(socket, message.length);
-  socket.write(message);
-  assert.equal(sha(await reply), sha(message));
-  return socket;
 }
 
 /**

@@ -17,6 +17,7 @@ import type { TunnelServerOptions } from '../../src/server/options.ts';
 import {
   closedWithin,
   dial,
+  echoedVisitor,
   echoServer,
   freePort,
   listenLocal,
@@ -66,7 +67,7 @@ const serverStats = (stack: Stack) => stack.server.sessions[0]?.stats;
 async function rawWhileOpen(stack: Stack, port: number): Promise<boolean> {
   const visitor = await dial(port);
   visitor.write('x');
-  await new Promise<void>((resolve) => visitor.once('data', () => resolve()));
+  await new Promise<void>((resolve) => visitor.once('data', () => resolve())); // any answer: set up
   const raw = serverStats(stack)?.raw ?? -1;
   visitor.destroy();
   return raw === 1;
@@ -98,22 +99,18 @@ describe('raw sessions', {
     t.after(() => {
       for (const v of visitors) v.destroy();
     });
-    const echoedVisitor = async (): Promise<void> => {
-      const v = await dial(port);
-      visitors.push(v);
-      const echoed = new Promise<string>((resolve) => v.once('data', (c: Buffer) => resolve(c.toString())));
-      v.write('ping');
-      assert.equal(await echoed, 'ping');
+    const echoedPing = async (): Promise<void> => {
+      visitors.push(await echoedVisitor(port, Buffer.from('ping')));
     };
     // Batches of visitors that each find the idle channels refilled, until the cap holds them.
     while ((serverStats(stack)?.raw ?? 0) < RAW_CHANNELS_MAX) {
       await waitFor(() => (serverStats(stack)?.idle ?? 0) > 0, 5000, 'idle pooled channels');
       assert.ok((serverStats(stack)?.idle ?? 0) <= RAW_IDLE_MAX);
-      await Promise.all(Array.from({ length: serverStats(stack)?.idle ?? 0 }, echoedVisitor));
+      await Promise.all(Array.from({ length: serverStats(stack)?.idle ?? 0 }, echoedPing));
     }
     await new Promise((r) => setTimeout(r, 300)); // past the refill wait: nothing comes
     assert.equal(serverStats(stack)?.idle, 0);
-    await echoedVisitor();
+    await echoedPing();
     assert.deepEqual(
       { raw: serverStats(stack)?.raw, busy: serverStats(stack)?.busy },
       { raw: RAW_CHANNELS_MAX, busy: RAW_CHANNELS_MAX + 1 },
@@ -122,17 +119,10 @@ describe('raw sessions', {
 
   test('the server carries at most limits.maxRawSessions raw sessions; the next visitor rides the carrier', async (t) => {
     const { stack, port } = await lab(t, await echoServer(), { server: { maxRawSessions: 1 } });
-    const first = await dial(port);
-    const second = await dial(port);
-    t.after(() => {
-      first.destroy();
-      second.destroy();
-    });
-    for (const [i, v] of [first, second].entries()) {
-      const echoed = new Promise<string>((resolve) => v.once('data', (c: Buffer) => resolve(c.toString())));
-      v.write(`visitor ${i}`);
-      assert.equal(await echoed, `visitor ${i}`);
-    }
+    const first = await echoedVisitor(port, Buffer.from('visitor 0'));
+    t.after(() => first.destroy());
+    const second = await echoedVisitor(port, Buffer.from('visitor 1'));
+    t.after(() => second.destroy());
     assert.deepEqual({ raw: serverStats(stack)?.raw, busy: serverStats(stack)?.busy }, { raw: 1, busy: 2 });
     first.destroy();
     await waitFor(() => serverStats(stack)?.raw === 0, 3000, 'the raw session to end');
@@ -212,9 +202,7 @@ describe('raw sessions', {
 
   test('removing the mapping closes a raw session under way', async (t) => {
     const { port, stack } = await lab(t, await echoServer());
-    const visitor: Socket = await dial(port);
-    visitor.write('x');
-    await new Promise<void>((resolve) => visitor.once('data', () => resolve()));
+    const visitor = await echoedVisitor(port, Buffer.from('x'));
     assert.equal(serverStats(stack)?.raw, 1);
     stack.directory.update(license('lab', KEY, []));
     assert.equal(await closedWithin(visitor, 3000), true);
@@ -223,9 +211,7 @@ describe('raw sessions', {
 
   test('a client that closes: its raw sessions end, and their visitors are closed', async (t) => {
     const { port, stack } = await lab(t, await echoServer());
-    const visitor: Socket = await dial(port);
-    visitor.write('x');
-    await new Promise<void>((resolve) => visitor.once('data', () => resolve()));
+    const visitor = await echoedVisitor(port, Buffer.from('x'));
     assert.equal(serverStats(stack)?.raw, 1);
     const client = stack.clients[0];
     assert.ok(client);
@@ -235,9 +221,7 @@ describe('raw sessions', {
 
   test('a raw session quiet for the idle timeout is ended', async (t) => {
     const { port } = await lab(t, await echoServer(), { server: { tcpIdleTimeoutMs: 300 } });
-    const visitor = await dial(port);
-    visitor.write('x');
-    await new Promise<void>((resolve) => visitor.once('data', () => resolve()));
+    const visitor = await echoedVisitor(port, Buffer.from('x'));
     assert.equal(await closedWithin(visitor, 3000), true);
   });
 

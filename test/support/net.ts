@@ -1,5 +1,7 @@
 // Loopback helpers for tests: free ports, simple target services, and promise wrappers.
 
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -160,4 +162,43 @@ export function countPauses(stream: { pause(): unknown }): () => number {
     return pause();
   };
   return () => pauses;
+}
+
+/** Resolves with the next `n` bytes from `socket` (it must not send more meanwhile). */
+export function readBytes(socket: Socket, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const onData = (c: Buffer) => {
+      chunks.push(c);
+      got += c.length;
+      if (got < n) return;
+      detach();
+      resolve(Buffer.concat(chunks));
+    };
+    const onEnd = () => {
+      detach();
+      reject(new Error(`the connection ended after ${got} of ${n} bytes`));
+    };
+    const detach = () => {
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('close', onEnd);
+    };
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+  });
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** A visitor that has had `message` echoed byte-exact, left open. */
+export async function echoedVisitor(port: number, message: Buffer): Promise<Socket> {
+  const socket = await dial(port);
+  socket.on('error', () => {});
+  const reply = readBytes(socket, message.length);
+  socket.write(message);
+  assert.equal(sha(await reply), sha(message));
+  return socket;
 }
