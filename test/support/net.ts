@@ -6,28 +6,11 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { claimPort } from './ports.ts';
 
-/**
- * Ports freePort() has handed out in this process. The kernel may offer a port it just gave out
- * (and saw closed) again, so two calls in a row can return the same one; a test that maps both
- * would then fail for a reason of its own making.
- */
-const handedOut = new Set<number>();
-
-/** A port that was free a moment ago on 127.0.0.1, never one this process was given before. */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    if (!handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-  throw new Error('freePort: no new port in 100 attempts');
+/** A TCP port free on 127.0.0.1 that no other test process holds (see ports.ts). */
+export function freePort(): Promise<number> {
+  return claimPort('tcp');
 }
 
 export interface TestServer {

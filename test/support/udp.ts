@@ -4,6 +4,7 @@
 
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { once } from 'node:events';
+import { claimPort } from './ports.ts';
 
 interface AfterContext {
   after(fn: () => unknown): void;
@@ -18,14 +19,9 @@ export async function udpSocket(t: AfterContext, address = '127.0.0.1'): Promise
   return socket;
 }
 
-/** A UDP port that was free a moment ago on 127.0.0.1. */
-export async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  socket.bind(0, '127.0.0.1');
-  await once(socket, 'listening');
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
+/** A UDP port free on 127.0.0.1 that no other test process holds (see ports.ts). */
+export function freeUdpPort(): Promise<number> {
+  return claimPort('udp');
 }
 
 export interface UdpService {
