@@ -9,15 +9,23 @@
 // (half-close). An error on either socket ends the pair with the error's name; JavaScript then
 // resets both sockets. abort() shuts both sockets down and the pair ends as aborted.
 //
+// A sealed pair (a raw session on a TLS tunnel) joins a plain socket to a channel whose bytes are
+// records sealed with AES-256-GCM under keys JavaScript derived from the channel's TLS session
+// (docs/protocol.md, "Sealed raw sessions"). Its bytes pass through the thread's memory once:
+// read, sealed or opened in place, written. The cipher is OpenSSL's, looked up in the running
+// Node at load time; a Node without it has no sealing (sealing: false), and splicing still works.
+//
 // Node-API only (ABI-stable): built against any Node's headers by scripts/build-native.sh.
 
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,13 +44,70 @@
  */
 #define TURN_BYTES (256 * 1024)
 
+// ---- sealed records ----------------------------------------------------------------------------
+// A record: type (1 byte), length of what follows (3 bytes, big-endian), the sealed payload and its
+// 16-byte tag. The 4 header bytes are the additional data; the nonce is 4 zero bytes and the
+// direction's record number (8 bytes, big-endian, from 0). Each direction has its own key.
+#define HEADER 4
+#define TAG 16
+/** A record's largest payload: header, payload and tag fill 64 KiB. */
+#define MAX_PAYLOAD (131072 - HEADER - TAG)
+#define RECORD_MAX (HEADER + MAX_PAYLOAD + TAG)
+enum { RECORD_DATA = 0, RECORD_END = 1, RECORD_START = 2 };
+
+/** OpenSSL's EVP interface as the running Node exports it, found with dlsym (no headers needed). */
+typedef struct evp_ctx evp_ctx;
+static struct {
+  evp_ctx *(*ctx_new)(void);
+  void (*ctx_free)(evp_ctx *);
+  const void *(*aes_256_gcm)(void);
+  int (*init)(evp_ctx *, const void *cipher, void *engine, const unsigned char *key, const unsigned char *iv,
+              int enc);
+  int (*update)(evp_ctx *, unsigned char *out, int *outl, const unsigned char *in, int inl);
+  int (*final)(evp_ctx *, unsigned char *out, int *outl);
+  int (*ctrl)(evp_ctx *, int type, int arg, void *ptr);
+} evp;
+#define EVP_CTRL_GCM_GET_TAG 0x10
+#define EVP_CTRL_GCM_SET_TAG 0x11
+
+static int sealing_available(void) {
+  static int found = -1;
+  if (found >= 0) return found;
+  evp.ctx_new = (evp_ctx * (*)(void)) dlsym(RTLD_DEFAULT, "EVP_CIPHER_CTX_new");
+  evp.ctx_free = (void (*)(evp_ctx *))dlsym(RTLD_DEFAULT, "EVP_CIPHER_CTX_free");
+  evp.aes_256_gcm = (const void *(*)(void))dlsym(RTLD_DEFAULT, "EVP_aes_256_gcm");
+  evp.init = (int (*)(evp_ctx *, const void *, void *, const unsigned char *, const unsigned char *, int))dlsym(
+      RTLD_DEFAULT, "EVP_CipherInit_ex");
+  evp.update = (int (*)(evp_ctx *, unsigned char *, int *, const unsigned char *, int))dlsym(RTLD_DEFAULT,
+                                                                                            "EVP_CipherUpdate");
+  evp.final = (int (*)(evp_ctx *, unsigned char *, int *))dlsym(RTLD_DEFAULT, "EVP_CipherFinal_ex");
+  evp.ctrl = (int (*)(evp_ctx *, int, int, void *))dlsym(RTLD_DEFAULT, "EVP_CIPHER_CTX_ctrl");
+  found = evp.ctx_new && evp.ctx_free && evp.aes_256_gcm && evp.init && evp.update && evp.final && evp.ctrl;
+  return found;
+}
+
+typedef enum { SPLICE = 0, SEAL, OPEN } relay_mode_t;
+
 typedef struct direction {
   int src, dst;
-  int pipe[2];
+  relay_mode_t mode;
+  int pipe[2];  // SPLICE
   size_t in_pipe;
   int src_ended;
   int dst_shut;
   _Atomic uint64_t bytes;
+  // SEAL and OPEN: the direction's cipher and record number, and its buffer, held only while it
+  // has bytes in it: SEAL, one sealed record being written out; OPEN, what was read (records from
+  // offset 0), the first record opened in place while its payload [out, out_end) is written out.
+  evp_ctx *cipher;
+  uint64_t seq;
+  unsigned char *buf;
+  size_t have, out, out_end;
+  size_t pending_plain;  // SEAL: payload bytes of the record being written out
+  int start_owed;        // SEAL: a START record goes first (the server's side)
+  int held;              // SEAL: nothing goes until the peer's first record was opened (the client's side)
+  int end_queued;        // SEAL: the END record is in the buffer
+  int opened_any;        // OPEN: a record was opened
 } direction_t;
 
 typedef struct pair {
@@ -61,6 +126,208 @@ static int epoll_fd = -1;
 
 static void fail(pair_t *p, int err) {
   if (p->error == 0) p->error = err;
+}
+
+static void shut_down(pair_t *p, direction_t *d) {
+  if (d->dst_shut) return;
+  d->dst_shut = 1;
+  if (shutdown(d->dst, SHUT_WR) < 0 && errno != ENOTCONN) {
+    fail(p, errno);
+    return;
+  }
+  // Tagged with the direction (1 or 2); the pair's own end comes later in the same queue.
+  napi_call_threadsafe_function(p->on_event, (void *)((uintptr_t)p | (uintptr_t)(d - p->dir + 1)),
+                                napi_tsfn_blocking);
+}
+
+static void nonce_of(uint64_t seq, unsigned char nonce[12]) {
+  memset(nonce, 0, 4);
+  for (int i = 0; i < 8; i++) nonce[4 + i] = (unsigned char)(seq >> (56 - 8 * i));
+}
+
+/** Seals `len` payload bytes at buf + HEADER as a record of `type`; 0 on success. */
+static int seal_record(direction_t *d, int type, size_t len) {
+  unsigned char *b = d->buf, nonce[12];
+  size_t sealed = len + TAG;
+  b[0] = (unsigned char)type;
+  b[1] = (unsigned char)(sealed >> 16);
+  b[2] = (unsigned char)(sealed >> 8);
+  b[3] = (unsigned char)sealed;
+  nonce_of(d->seq++, nonce);
+  int n = 0;
+  if (evp.init(d->cipher, NULL, NULL, NULL, nonce, 1) != 1 || evp.update(d->cipher, NULL, &n, b, HEADER) != 1 ||
+      (len > 0 && evp.update(d->cipher, b + HEADER, &n, b + HEADER, (int)len) != 1) ||
+      evp.final(d->cipher, b + HEADER + len, &n) != 1 ||
+      evp.ctrl(d->cipher, EVP_CTRL_GCM_GET_TAG, TAG, b + HEADER + len) != 1)
+    return -1;
+  d->out = 0;
+  d->out_end = HEADER + sealed;
+  d->pending_plain = len;
+  return 0;
+}
+
+/** Opens the record at the front of the buffer in place (its whole `sealed` length is there); 0 when it is authentic. */
+static int open_record(direction_t *d, size_t sealed) {
+  unsigned char *b = d->buf, nonce[12];
+  size_t len = sealed - TAG;
+  nonce_of(d->seq++, nonce);
+  int n = 0;
+  if (evp.init(d->cipher, NULL, NULL, NULL, nonce, 0) != 1 || evp.update(d->cipher, NULL, &n, b, HEADER) != 1 ||
+      (len > 0 && evp.update(d->cipher, b + HEADER, &n, b + HEADER, (int)len) != 1) ||
+      evp.ctrl(d->cipher, EVP_CTRL_GCM_SET_TAG, TAG, b + HEADER + len) != 1 ||
+      evp.final(d->cipher, b + HEADER + len, &n) != 1)
+    return -1;
+  return 0;
+}
+
+static int ensure_buffer(pair_t *p, direction_t *d) {
+  if (d->buf != NULL) return 0;
+  d->buf = malloc(RECORD_MAX);
+  if (d->buf == NULL) fail(p, ENOMEM);
+  return d->buf == NULL ? -1 : 0;
+}
+
+static void drop_buffer(direction_t *d) {
+  free(d->buf);
+  d->buf = NULL;
+  d->have = d->out = d->out_end = 0;
+}
+
+/** Writes out [out, out_end) of the buffer; 1 when all of it is written, 0 when the socket is full or failed. */
+static int flush(pair_t *p, direction_t *d, size_t *moved) {
+  while (d->out < d->out_end) {
+    ssize_t n = send(d->dst, d->buf + d->out, d->out_end - d->out, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) fail(p, errno);
+      return 0;
+    }
+    d->out += (size_t)n;
+    *moved += (size_t)n;
+  }
+  return 1;
+}
+
+/** The other direction of the pair. */
+static direction_t *other(pair_t *p, direction_t *d) {
+  return d == &p->dir[0] ? &p->dir[1] : &p->dir[0];
+}
+
+/** SEAL: reads the plain source, seals what it read as one record, writes it (like progress()). */
+static int seal_progress(pair_t *p, direction_t *d) {
+  size_t moved = 0;
+  while (p->error == 0) {
+    if (moved >= TURN_BYTES) return 1;
+    if (d->out < d->out_end) {
+      if (!flush(p, d, &moved)) return 0;
+      atomic_fetch_add_explicit(&d->bytes, (uint64_t)d->pending_plain, memory_order_relaxed);
+      d->pending_plain = 0;
+      if (!d->end_queued) drop_buffer(d);
+      continue;
+    }
+    if (d->end_queued) {
+      drop_buffer(d);
+      shut_down(p, d);
+      return 0;
+    }
+    if (d->held) return 0;
+    if (ensure_buffer(p, d) < 0) return 0;
+    if (d->start_owed) {
+      d->start_owed = 0;
+      if (seal_record(d, RECORD_START, 0) < 0) fail(p, EPROTO);
+      continue;
+    }
+    if (d->src_ended) {
+      d->end_queued = 1;
+      if (seal_record(d, RECORD_END, 0) < 0) fail(p, EPROTO);
+      continue;
+    }
+    ssize_t n = read(d->src, d->buf + HEADER, MAX_PAYLOAD);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) fail(p, errno);
+      drop_buffer(d);
+      return 0;
+    }
+    if (n == 0) {
+      d->src_ended = 1;
+      continue;
+    }
+    if (seal_record(d, RECORD_DATA, (size_t)n) < 0) fail(p, EPROTO);
+  }
+  return 0;
+}
+
+/**
+ * OPEN: reads sealed records, opens each in place and writes its payload to the plain socket. A
+ * record that does not open ends the pair with EBADMSG; a malformed one, or end of file before
+ * the END record, with EPROTO. The first record opened lets the other direction go (held).
+ */
+static int open_progress(pair_t *p, direction_t *d) {
+  size_t moved = 0;
+  while (p->error == 0) {
+    if (moved >= TURN_BYTES) return 1;
+    if (d->out < d->out_end) {
+      size_t before = moved;
+      int written = flush(p, d, &moved);
+      atomic_fetch_add_explicit(&d->bytes, (uint64_t)(moved - before), memory_order_relaxed);
+      if (!written) return 0;
+    }
+    if (d->out_end > 0) {
+      // The record at the front is written out: what follows it moves to the front.
+      size_t record = d->out_end + TAG;
+      memmove(d->buf, d->buf + record, d->have - record);
+      d->have -= record;
+      d->out = d->out_end = 0;
+    }
+    if (d->src_ended) {
+      drop_buffer(d);
+      shut_down(p, d);
+      return 0;
+    }
+    if (d->have >= HEADER) {
+      unsigned char *b = d->buf;
+      size_t sealed = ((size_t)b[1] << 16) | ((size_t)b[2] << 8) | b[3];
+      int type = b[0];
+      if (type > RECORD_START || sealed < TAG || sealed > MAX_PAYLOAD + TAG ||
+          (type != RECORD_DATA && sealed != TAG) || (type == RECORD_START && d->opened_any)) {
+        fail(p, EPROTO);
+        return 0;
+      }
+      if (d->have >= HEADER + sealed) {
+        if (open_record(d, sealed) < 0) {
+          fail(p, EBADMSG);
+          return 0;
+        }
+        if (!d->opened_any) {
+          d->opened_any = 1;
+          direction_t *back = other(p, d);
+          if (back->held) {
+            back->held = 0;
+            moved = TURN_BYTES;  // a turn for the pair again: the other direction may go now
+          }
+        }
+        if (type == RECORD_END) d->src_ended = 1;  // what follows END is not read
+        d->out = HEADER;
+        d->out_end = HEADER + sealed - TAG;
+        continue;
+      }
+    }
+    if (ensure_buffer(p, d) < 0) return 0;
+    ssize_t n = read(d->src, d->buf + d->have, RECORD_MAX - d->have);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) fail(p, errno);
+      if (d->have == 0) drop_buffer(d);
+      return 0;
+    }
+    if (n == 0) {
+      fail(p, EPROTO);  // the channel ended without END: cut short
+      return 0;
+    }
+    d->have += (size_t)n;
+  }
+  return 0;
 }
 
 /**
@@ -85,16 +352,7 @@ static int progress(pair_t *p, direction_t *d) {
       continue;
     }
     if (d->src_ended) {
-      if (!d->dst_shut) {
-        d->dst_shut = 1;
-        if (shutdown(d->dst, SHUT_WR) < 0 && errno != ENOTCONN) {
-          fail(p, errno);
-          return 0;
-        }
-        // Tagged with the direction (1 or 2); the pair's own end comes later in the same queue.
-        napi_call_threadsafe_function(p->on_event, (void *)((uintptr_t)p | (uintptr_t)(d - p->dir + 1)),
-                                      napi_tsfn_blocking);
-      }
+      shut_down(p, d);
       return 0;
     }
     ssize_t n = splice(d->src, NULL, d->pipe[1], NULL, SPLICE_LEN, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -114,12 +372,27 @@ static int progress(pair_t *p, direction_t *d) {
 static pair_t *ready_head = NULL;
 static pair_t *ready_tail = NULL;
 
+static int move(pair_t *p, direction_t *d) {
+  switch (d->mode) {
+    case SEAL:
+      return seal_progress(p, d);
+    case OPEN:
+      return open_progress(p, d);
+    default:
+      return progress(p, d);
+  }
+}
+
+static int finished(direction_t *d) {
+  return d->dst_shut && d->in_pipe == 0 && d->out == d->out_end;
+}
+
 /** One turn of a pair: both directions; an ended pair leaves epoll and joins `ended`. */
 static void serve_pair(pair_t *p, pair_t **ended) {
   if (p->ended) return;  // a second mention in this turn; the pair is freed only after it
-  int more = progress(p, &p->dir[0]);
-  more |= progress(p, &p->dir[1]);
-  int done = p->dir[0].dst_shut && p->dir[1].dst_shut && p->dir[0].in_pipe == 0 && p->dir[1].in_pipe == 0;
+  int more = move(p, &p->dir[0]);
+  more |= move(p, &p->dir[1]);
+  int done = finished(&p->dir[0]) && finished(&p->dir[1]);
   if (p->error == 0 && !done && !atomic_load(&p->aborted)) {
     if (more && !p->queued) {
       p->queued = 1;
@@ -133,6 +406,12 @@ static void serve_pair(pair_t *p, pair_t **ended) {
   p->ended = 1;
   epoll_ctl(epoll_fd, EPOLL_CTL_DEL, p->a, NULL);
   epoll_ctl(epoll_fd, EPOLL_CTL_DEL, p->b, NULL);
+  if (p->error != 0 && !atomic_load(&p->aborted)) {
+    // A failure resets both connections: closing our descriptors, the last ones, sends RST.
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(p->a, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    setsockopt(p->b, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  }
   p->next_ended = *ended;
   *ended = p;
 }
@@ -171,6 +450,8 @@ static void free_pair(pair_t *p) {
   for (int i = 0; i < 2; i++) {
     if (p->dir[i].pipe[0] >= 0) close(p->dir[i].pipe[0]);
     if (p->dir[i].pipe[1] >= 0) close(p->dir[i].pipe[1]);
+    if (p->dir[i].cipher != NULL) evp.ctx_free(p->dir[i].cipher);
+    free(p->dir[i].buf);
   }
   free(p);
   errno = saved;
@@ -233,17 +514,66 @@ static pair_t *pair_of(napi_env env, napi_value handle) {
   return p;
 }
 
-// relay(fdA, fdB, onEvent) -> handle (see call_on_event).
+/** A 32-byte key from the Buffer `name` of `object`; NULL (with a pending exception) if it is not one. */
+static const unsigned char *key_of(napi_env env, napi_value object, const char *name) {
+  napi_value value;
+  void *data = NULL;
+  size_t length = 0;
+  bool is_buffer = false;
+  if (napi_get_named_property(env, object, name, &value) != napi_ok ||
+      napi_is_buffer(env, value, &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_buffer_info(env, value, &data, &length) != napi_ok || length != 32) {
+    napi_throw_type_error(env, NULL, "a sealed relay takes 32-byte keys: { send, receive, start }");
+    return NULL;
+  }
+  return data;
+}
+
+/** Makes the pair sealed (a plain, b the channel), with the keys and start of `seal`; -1 on failure (thrown). */
+static int seal_pair(napi_env env, pair_t *p, napi_value seal) {
+  if (!sealing_available()) {
+    napi_throw_error(env, "ENOSYS", "kernel relay: this Node has no AES-256-GCM for sealed pairs");
+    return -1;
+  }
+  const unsigned char *send_key = key_of(env, seal, "send");
+  const unsigned char *receive_key = send_key == NULL ? NULL : key_of(env, seal, "receive");
+  napi_value value;
+  bool start = false;
+  if (receive_key == NULL || napi_get_named_property(env, seal, "start", &value) != napi_ok ||
+      napi_get_value_bool(env, value, &start) != napi_ok) {
+    if (receive_key != NULL) napi_throw_type_error(env, NULL, "a sealed relay takes start: boolean");
+    return -1;
+  }
+  direction_t *out = &p->dir[0], *in = &p->dir[1];
+  out->mode = SEAL;
+  in->mode = OPEN;
+  out->start_owed = start;
+  out->held = !start;
+  out->cipher = evp.ctx_new();
+  in->cipher = evp.ctx_new();
+  if (out->cipher == NULL || in->cipher == NULL ||
+      evp.init(out->cipher, evp.aes_256_gcm(), NULL, send_key, NULL, 1) != 1 ||
+      evp.init(in->cipher, evp.aes_256_gcm(), NULL, receive_key, NULL, 0) != 1) {
+    napi_throw_error(env, "EIO", "kernel relay: the cipher did not start");
+    return -1;
+  }
+  return 0;
+}
+
+// relay(fdA, fdB, onEvent[, seal]) -> handle (see call_on_event). With seal ({ send, receive:
+// 32-byte keys, start: whether this side sends START }), a is the plain socket and b the channel.
 static napi_value relay(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t a = -1, b = -1;
   if (argc < 3 || napi_get_value_int32(env, argv[0], &a) != napi_ok ||
       napi_get_value_int32(env, argv[1], &b) != napi_ok || a < 0 || b < 0) {
-    napi_throw_type_error(env, NULL, "relay(fdA, fdB, onEvent) takes two descriptors and a function");
+    napi_throw_type_error(env, NULL, "relay(fdA, fdB, onEvent[, seal]) takes two descriptors and a function");
     return NULL;
   }
+  napi_valuetype seal_type = napi_undefined;
+  if (argc > 3) napi_typeof(env, argv[3], &seal_type);
   if (start_thread() < 0) return throw_errno(env, "kernel relay thread");
   pair_t *p = calloc(1, sizeof *p);
   if (p == NULL) return throw_errno(env, "kernel relay");
@@ -259,10 +589,17 @@ static napi_value relay(napi_env env, napi_callback_info info) {
     free_pair(p);
     return throw_errno(env, "kernel relay descriptor");
   }
-  for (int i = 0; i < 2; i++) {
-    if (pipe2(p->dir[i].pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+  if (seal_type == napi_object) {
+    if (seal_pair(env, p, argv[3]) < 0) {
       free_pair(p);
-      return throw_errno(env, "kernel relay pipe");
+      return NULL;  // the exception is pending
+    }
+  } else {
+    for (int i = 0; i < 2; i++) {
+      if (pipe2(p->dir[i].pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+        free_pair(p);
+        return throw_errno(env, "kernel relay pipe");
+      }
     }
   }
   napi_value name;
@@ -319,11 +656,14 @@ static napi_value bytes(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
+  napi_value sealing;
+  napi_get_boolean(env, sealing_available(), &sealing);
   napi_property_descriptor properties[] = {
       {"relay", NULL, relay, NULL, NULL, NULL, napi_default, NULL},
       {"abort", NULL, abort_pair, NULL, NULL, NULL, napi_default, NULL},
       {"bytes", NULL, bytes, NULL, NULL, NULL, napi_default, NULL},
+      {"sealing", NULL, NULL, NULL, NULL, sealing, napi_enumerable, NULL},
   };
-  napi_define_properties(env, exports, 3, properties);
+  napi_define_properties(env, exports, 4, properties);
   return exports;
 }

@@ -5,8 +5,8 @@ import type { Socket } from 'node:net';
 import { MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
-import { kernelRelayAvailable } from '../net/kernel-relay.ts';
 import { Liveness } from '../net/liveness.ts';
+import { rawFeature } from '../net/raw-transport.ts';
 import { clientProof, keyIdOf, newNonce, sameBytes, serverProof, sessionKey } from '../protocol/handshake.ts';
 import { Features, type MappingInfo, type Message } from '../protocol/messages.ts';
 import { nextMessage, readChallenge, sendFirst } from './handshake.ts';
@@ -81,8 +81,7 @@ export class ClientSession {
           Features.UDP |
           Features.PROXY_PROTOCOL |
           (options.mux ? Features.MUX : 0) |
-          // Raw sessions need the kernel relay here and bytes the kernel can read: a plain tunnel.
-          (options.raw && options.tls === false && kernelRelayAvailable() ? Features.RAW : 0),
+          (options.raw ? rawFeature(options.tls !== false) : 0),
       });
       const reply = await nextMessage(framed, options.handshakeTimeoutMs);
       if (reply.type !== 'AUTH_OK')
@@ -100,7 +99,7 @@ export class ClientSession {
         dial,
         logger: options.logger,
         mux: options.mux && ((reply.features ?? 0) & Features.MUX) !== 0,
-        raw: ((reply.features ?? 0) & Features.RAW) !== 0,
+        raw: ((reply.features ?? 0) & (Features.RAW | Features.SEALED)) !== 0,
       });
       const session = new ClientSession(framed, {
         mappings: reply.mappings,

@@ -2,16 +2,19 @@
 // and relays the session (DATA that arrives while dialling is queued by the socket itself and
 // bounded by backpressure). CONNECTED tells the server the target answered. A TCP session may
 // start with a PROXY protocol header; a UDP session gets its own UDP socket towards the target.
-// A raw session (Features.RAW) hands channel and target to the kernel relay after CONNECTED.
+// A raw session (Features.RAW, or SEALED on a TLS tunnel) hands channel and target to the kernel
+// relay with CONNECTED.
 
 import { connect, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { type ErrorCode, MuonError } from '../errors.ts';
 import type { ChannelPort } from '../net/channel-port.ts';
 import { type ChannelRelay, DatagramRelay } from '../net/datagram-relay.ts';
 import { FramedSocket } from '../net/framed-socket.ts';
-import { KernelRelay, kernelRelayAvailable } from '../net/kernel-relay.ts';
+import { KernelRelay } from '../net/kernel-relay.ts';
 import { isOutOfFiles, openFileLimit } from '../net/out-of-files.ts';
 import { encodeProxyHeader } from '../net/proxy-header.ts';
+import { rawFeature, sealOf } from '../net/raw-transport.ts';
 import { Relay } from '../net/relay.ts';
 import type { Message, MessageOf } from '../protocol/messages.ts';
 import { UdpTarget } from './udp-target.ts';
@@ -95,7 +98,10 @@ export class ClientProxyChannel {
   }
 
   #start(msg: MessageOf<'CONNECT'>): void {
-    if (msg.raw === true && (!(this.framed instanceof FramedSocket) || !kernelRelayAvailable())) {
+    if (
+      msg.raw === true &&
+      (!(this.framed instanceof FramedSocket) || rawFeature(this.framed.socket instanceof TLSSocket) === 0)
+    ) {
       this.#owner.protocolError(
         this,
         new MuonError('MUON_ERR_UNEXPECTED_FRAME', 'a raw CONNECT on a channel that cannot carry one'),
@@ -166,9 +172,12 @@ export class ClientProxyChannel {
   }
 
   /**
-   * A raw session (Features.RAW): dial the target without reading it; once connected, CONNECTED
-   * is the channel's last frame and channel and target go to the kernel relay. A target that
-   * cannot be reached gets DISCONNECT, and the channel closes (a raw CONNECT uses it up).
+   * A raw session (Features.RAW): dial the target without reading it; once connected, the channel
+   * stops decoding (the server sends nothing after a raw CONNECT), CONNECTED is its last frame, and
+   * channel and target go to the kernel relay. On a TLS channel (Features.SEALED) the relay seals,
+   * and sends nothing before the server's START: until the server has stopped reading TLS, sealed
+   * bytes would reach its TLS layer. A target that cannot be reached gets DISCONNECT, and the
+   * channel closes (a raw CONNECT uses it up).
    */
   #startRaw(msg: MessageOf<'CONNECT'>, framed: FramedSocket): void {
     const target = this.#dialTarget(msg);
@@ -186,18 +195,34 @@ export class ClientProxyChannel {
     });
     target.once('connect', () => {
       connected = true;
-      framed.send({ type: 'CONNECTED' });
+      const channel = framed.socket;
       framed.detach((rest) => {
-        // The server sends nothing after a raw CONNECT: anything here would be a broken peer.
-        if (rest.length > 0 || framed.socket.destroyed) {
+        const fail = () => {
           target.destroy();
-          framed.socket.destroy();
+          channel.destroy();
+        };
+        // The server sends nothing after a raw CONNECT: anything here would be a broken peer.
+        if (rest.length > 0 || !framed.writable) {
+          fail();
           return;
         }
-        this.#kernel = new KernelRelay(framed.socket, target, () => {
-          this.#kernel = undefined;
-          this.#rawTarget = undefined;
-          this.#owner.channelDone(this, false);
+        const seal = channel instanceof TLSSocket ? sealOf(channel, msg.visitorId, 'client') : undefined;
+        // The relay starts once CONNECTED is written (a TLS socket may write it a little later).
+        framed.send({ type: 'CONNECTED' }, (error) => {
+          if (error || channel.destroyed || target.destroyed) {
+            fail();
+            return;
+          }
+          this.#kernel = new KernelRelay(
+            target,
+            channel,
+            () => {
+              this.#kernel = undefined;
+              this.#rawTarget = undefined;
+              this.#owner.channelDone(this, false);
+            },
+            { ...(seal && { seal }) },
+          );
         });
       });
     });

@@ -118,9 +118,10 @@ export class FramedSocket implements FrameSink {
     return !this.socket.destroyed && this.socket.writable;
   }
 
-  send(msg: Message): boolean {
+  /** Writes `msg`; `onWritten` is called once the socket has written it (with its error if it could not). */
+  send(msg: Message, onWritten?: (error?: Error | null) => void): boolean {
     if (!this.writable) return false;
-    return this.socket.write(encodeMessage(msg));
+    return this.socket.write(encodeMessage(msg), onWritten);
   }
 
   /** Writes `chunk` as DATA frame(s). Returns false when the socket wants the writer to wait for 'drain'. */

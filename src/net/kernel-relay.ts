@@ -4,6 +4,8 @@
 // down for writing); a failure on either socket resets both; close() aborts. Built by
 // scripts/build-native.sh where a C compiler is present; kernelRelayAvailable() says whether it
 // loaded. Raw sessions use it (docs/architecture.md, "Raw sessions and the kernel relay").
+// Sealed, it joins a plain socket to a TLS channel whose bytes, from then on, are records sealed
+// with keys both ends derived from the channel's TLS session (sealedRelayAvailable()).
 
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
@@ -13,14 +15,27 @@ import { PROJECT_ROOT } from '../project-root.ts';
 
 /** The native module's functions (native/kernel-relay.c). */
 interface Native {
-  /** onEvent(0, error, …) once at the end; before it, onEvent(1) / onEvent(2) when a → b / b → a ended. */
+  /**
+   * onEvent(0, error, …) once at the end; before it, onEvent(1) / onEvent(2) when a → b / b → a
+   * ended. With `seal`, a is the plain socket and b the channel.
+   */
   relay(
     a: number,
     b: number,
     onEvent: (kind: number, error: string | null, aToB: number, bToA: number) => void,
+    seal?: Seal,
   ): object;
   abort(handle: object): void;
   bytes(handle: object): [number, number];
+  /** Whether this Node exports the AES-256-GCM that sealed pairs need. */
+  sealing: boolean;
+}
+
+/** A sealed pair's keys (32 bytes each) and whether this side opens with START (the server's does). */
+export interface Seal {
+  send: Buffer;
+  receive: Buffer;
+  start: boolean;
 }
 
 const NATIVE_PATH = join(PROJECT_ROOT, 'build', 'kernel-relay.node');
@@ -49,6 +64,11 @@ export function kernelRelayAvailable(): boolean {
   return load() !== null;
 }
 
+/** True when the kernel relay is available and can also seal (it finds AES-256-GCM in this Node). */
+export function sealedRelayAvailable(): boolean {
+  return load()?.sealing === true;
+}
+
 export interface KernelRelayEnd {
   /** Why it ended: null when both directions ended with end of file, 'ABORTED' after close(), else the errno name. */
   error: string | null;
@@ -60,19 +80,25 @@ export interface KernelRelayEnd {
 export interface KernelRelayOptions {
   /** One direction ended: its source sent end of file and its destination was shut down for writing. */
   onHalfClose?: (direction: 'aToB' | 'bToA') => void;
+  /** Seal b's bytes: a is the plain socket, b the TLS channel (sealedRelayAvailable()). */
+  seal?: Seal;
 }
 
-/** Node's handle of a TCP socket (not public API; stable across Node 20-24). */
-interface TcpHandle {
+/**
+ * Node's handle of a socket (not public API; stable across Node 20-24): a TCP handle, or the TLS
+ * wrap of a TLS socket, whose _parent is the TCP handle underneath.
+ */
+interface SocketHandle {
   fd?: number;
+  _parent?: SocketHandle;
   reading?: boolean;
   readStop?: () => number;
 }
 
 /** The descriptor of a socket the kernel relay may take: connected, nothing buffered either way. */
 function descriptorOf(socket: Socket, name: string): number {
-  const handle = (socket as unknown as { _handle?: TcpHandle })._handle;
-  const fd = handle?.fd;
+  const handle = (socket as unknown as { _handle?: SocketHandle })._handle;
+  const fd = handle?.fd ?? handle?._parent?.fd;
   if (handle === undefined || typeof fd !== 'number' || fd < 0 || socket.connecting || socket.destroyed) {
     throw new MuonError('MUON_ERR_INTERNAL', `kernel relay: the ${name} socket is not connected`);
   }
@@ -90,7 +116,7 @@ export function stopReading(socket: Socket): void {
   socket.pause();
   // Whatever asks the stream for more from now on gets nothing: the bytes are someone else's.
   socket._read = () => {};
-  const handle = (socket as unknown as { _handle: TcpHandle })._handle;
+  const handle = (socket as unknown as { _handle: SocketHandle })._handle;
   if (handle.reading === true) {
     handle.reading = false;
     handle.readStop?.();
@@ -122,18 +148,21 @@ export class KernelRelay {
     stopReading(a);
     stopReading(b);
     this.#native = loaded;
-    this.#handle = loaded.relay(fdA, fdB, (kind, error, aToB, bToA) => {
+    const onEvent = (kind: number, error: string | null, aToB: number, bToA: number): void => {
       if (kind !== 0) {
         options.onHalfClose?.(kind === 1 ? 'aToB' : 'bToA');
         return;
       }
       this.#final = [aToB, bToA];
-      for (const socket of [a, b]) {
-        if (error !== null && error !== 'ABORTED') socket.resetAndDestroy();
-        else socket.destroy();
-      }
+      // After a failure the relay reset both connections itself (its descriptors are the last).
+      a.destroy();
+      b.destroy();
       onEnd({ error, aToB, bToA });
-    });
+    };
+    this.#handle =
+      options.seal === undefined
+        ? loaded.relay(fdA, fdB, onEvent)
+        : loaded.relay(fdA, fdB, onEvent, options.seal);
   }
 
   /** Bytes moved so far: first → second, second → first. */

@@ -38,6 +38,13 @@ export const Features = {
    * both sides. Granted only on a plain (non-TLS) tunnel where both sides have the kernel relay.
    */
   RAW: 0x8,
+  /**
+   * Sealed raw sessions: raw sessions on a TLS tunnel. After CONNECTED neither side speaks TLS on
+   * the channel any more; its bytes are records sealed with AES-256-GCM under keys both sides
+   * export from the channel's TLS session (docs/protocol.md, "Sealed raw sessions"). Granted only
+   * on a TLS tunnel where both sides have the kernel relay and it can seal.
+   */
+  SEALED: 0x10,
 } as const;
 
 export interface MappingInfo {
@@ -99,7 +106,8 @@ export type Message =
       idleTimeoutMs: number;
       /**
        * A raw session (Features.RAW): after CONNECTED the channel carries the session's bytes as
-       * they are, until end of file; before it, the server sends nothing more on the channel.
+       * they are, until end of file; before it, the server sends nothing more on the channel. On
+       * a TLS tunnel (Features.SEALED) the bytes go in sealed records instead.
        */
       raw?: boolean;
     }

@@ -6,7 +6,6 @@
 // no descriptor), and a stream ends with its session.
 
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
 import type { ErrorCode, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
@@ -37,7 +36,10 @@ export interface ChannelPoolContext {
   license: () => LicenseRecord;
   /** Asks the client for `count` more channels (NEED_CHANNELS). */
   requestChannels: (count: number) => void;
-  /** Raw sessions are granted (Features.RAW): pooled channels on a plain tunnel may carry them, within this budget. */
+  /**
+   * Raw sessions are granted (Features.RAW on a plain tunnel, SEALED on a TLS one): pooled
+   * channels may carry them, within this budget.
+   */
   raw?: RawSessionBudget;
 }
 
@@ -147,7 +149,7 @@ export class ChannelPool implements ProxyChannelOwner {
 
   /** A proxy channel of this session proved itself: serve a waiting visitor or pool it. */
   add(framed: FramedSocket): void {
-    const budget = framed.socket instanceof TLSSocket ? undefined : this.#ctx.raw;
+    const budget = this.#ctx.raw;
     const channel = new ServerProxyChannel(framed, this, this.#idleLimits, budget && { framed, budget });
     if (this.#closed) {
       channel.destroy();

@@ -6,8 +6,8 @@ import { TLSSocket } from 'node:tls';
 import { type ErrorCode, MuonError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
-import { kernelRelayAvailable } from '../net/kernel-relay.ts';
 import { Liveness } from '../net/liveness.ts';
+import { rawFeature } from '../net/raw-transport.ts';
 import { Features, type MappingInfo, type Message } from '../protocol/messages.ts';
 import { ChannelPool } from './channel-pool.ts';
 import type { LicenseRecord, MappingRecord } from './directory.ts';
@@ -89,11 +89,8 @@ export class ClientSession {
     this.#command = init.command;
     this.minIdleChannels = init.minIdleChannels;
     this.#features = init.features ?? 0;
-    // Raw sessions need the kernel relay here and bytes the kernel can read: a plain tunnel.
-    const raw =
-      kernelRelayAvailable() && !(init.command.socket instanceof TLSSocket) && ctx.options.maxRawSessions > 0
-        ? Features.RAW
-        : 0;
+    // Raw sessions of the kind this tunnel's transport allows, if the kernel relay here can.
+    const raw = ctx.options.maxRawSessions > 0 ? rawFeature(init.command.socket instanceof TLSSocket) : 0;
     this.#granted = this.#features & (SERVER_FEATURES | raw);
     this.#log = ctx.logger.child({ license: init.license.name, session: this.idHex.slice(0, 8) });
     init.command.setHandler({
@@ -110,7 +107,7 @@ export class ClientSession {
       minIdle: init.minIdleChannels,
       license: () => this.#license,
       requestChannels: (count) => this.#command.send({ type: 'NEED_CHANNELS', count }),
-      ...((this.#granted & Features.RAW) !== 0 && { raw: ctx.rawSessions }),
+      ...(raw !== 0 && (this.#granted & raw) !== 0 && { raw: ctx.rawSessions }),
     });
     this.#traffic = new TrafficControl(this.#log, init.license, ctx.observer);
     this.#liveness = new Liveness(ctx.options.heartbeatIntervalMs, ctx.options.heartbeatTimeoutMs);

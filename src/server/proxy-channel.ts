@@ -3,16 +3,18 @@
 // visitor is resumed at once (its first bytes travel with CONNECT); the client answers
 // CONNECTED, or DISCONNECT if it cannot reach the target. From CONNECTED on, a TCP session that
 // stays quiet for its idle or half-closed timeout is ended (the client follows our abort). A raw
-// session (Features.RAW, a pooled channel of a plain tunnel) keeps the visitor unread until
-// CONNECTED and then hands visitor and channel to the kernel relay; the channel ends with it.
+// session (Features.RAW or, on a TLS tunnel, SEALED: a pooled channel) keeps the visitor unread
+// until CONNECTED and then hands visitor and channel to the kernel relay; the channel ends with it.
 
 import { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { type ErrorCode, MuonError } from '../errors.ts';
 import type { ChannelPort } from '../net/channel-port.ts';
 import { type ChannelRelay, DatagramRelay } from '../net/datagram-relay.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
 import { KernelRelay } from '../net/kernel-relay.ts';
 import type { Throttle } from '../net/rate-limit.ts';
+import { sealOf } from '../net/raw-transport.ts';
 import { Relay } from '../net/relay.ts';
 import { type StreamIdleLimits, StreamIdleWatch } from '../net/stream-idle-watch.ts';
 import type { Message } from '../protocol/messages.ts';
@@ -134,7 +136,7 @@ export class ServerProxyChannel {
       ...(raw && { raw: true }),
     });
     if (raw) {
-      this.#raw = new RawSession(peer, capable.framed, this.#idleLimits, {
+      this.#raw = new RawSession(visitor.id, peer, capable.framed, this.#idleLimits, {
         idledOut: (timeoutMs) => this.#owner.visitorIdledOut(visitor, timeoutMs),
         done: (bytesIn, bytesOut) => {
           capable.budget.release();
@@ -260,9 +262,12 @@ interface RawSessionOwner {
 /**
  * A raw session on the server (Features.RAW): CONNECT is out, and the visitor's socket stays
  * unread until CONNECTED; then the channel stops decoding, the target's first bytes that came in
- * the same read are written to the visitor, and visitor and channel go to the kernel relay.
+ * the same read are written to the visitor, and visitor and channel go to the kernel relay. On a
+ * TLS channel (Features.SEALED) the client sends nothing after CONNECTED until our START, so
+ * nothing may follow it; the relay seals, with START first.
  */
 class RawSession {
+  readonly #visitorId: number;
   readonly #visitor: Socket;
   readonly #framed: FramedSocket;
   readonly #idleLimits: StreamIdleLimits;
@@ -273,7 +278,14 @@ class RawSession {
   #taken: [number, number] = [0, 0];
   #finished = false;
 
-  constructor(socket: Socket, framed: FramedSocket, idleLimits: StreamIdleLimits, owner: RawSessionOwner) {
+  constructor(
+    visitorId: number,
+    socket: Socket,
+    framed: FramedSocket,
+    idleLimits: StreamIdleLimits,
+    owner: RawSessionOwner,
+  ) {
+    this.#visitorId = visitorId;
     this.#visitor = socket;
     this.#framed = framed;
     this.#idleLimits = idleLimits;
@@ -285,6 +297,7 @@ class RawSession {
     this.#framed.detach((rest) => {
       if (this.#finished) return;
       if (rest.length === 0) this.#start();
+      else if (this.#framed.socket instanceof TLSSocket) this.abort();
       else this.#visitor.write(rest, () => this.#start());
     });
   }
@@ -302,6 +315,7 @@ class RawSession {
     };
     this.#kernel = new KernelRelay(this.#visitor, channel, (end) => this.#finish(end.aToB, end.bToA), {
       onHalfClose: () => this.#idleWatch?.halfClosed(),
+      ...(channel instanceof TLSSocket && { seal: sealOf(channel, this.#visitorId, 'server') }),
     });
     this.#idleWatch = new StreamIdleWatch(this.#idleLimits, false, moved, (timeoutMs) => {
       this.#owner.idledOut(timeoutMs);

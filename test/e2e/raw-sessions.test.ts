@@ -1,8 +1,9 @@
-// Raw sessions (Features.RAW) end to end on a plain tunnel: a TCP visitor without speed limits is
-// carried on a pooled channel of its own whose bytes, after CONNECTED, go through the kernel
-// relay on both sides. Bytes arrive exactly and are counted, half-close and resets cross, the
-// channel is used up (the pool opens another), and everything else (speed limits, a PROXY header,
-// a TLS tunnel, a client that does not offer it) keeps the JavaScript relay.
+// Raw sessions end to end, on a plain tunnel (Features.RAW) and on a TLS one (Features.SEALED): a
+// TCP visitor without speed limits is carried on a pooled channel of its own whose bytes, after
+// CONNECTED, go through the kernel relay on both sides (sealed on TLS). Bytes arrive exactly and
+// are counted, half-close and resets cross, the channel is used up (the pool opens another), and
+// everything else (speed limits, a PROXY header, a client that does not offer it) keeps the
+// JavaScript relay.
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -10,7 +11,7 @@ import type { Socket } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import type { TunnelClientOptions } from '../../src/client/options.ts';
 import { RAW_CHANNELS_MAX, RAW_IDLE_MAX } from '../../src/client/proxy-pool.ts';
-import { kernelRelayAvailable } from '../../src/net/kernel-relay.ts';
+import { kernelRelayAvailable, sealedRelayAvailable } from '../../src/net/kernel-relay.ts';
 import type { MappingRecord } from '../../src/server/directory.ts';
 import { NULL_OBSERVER, type TunnelObserver } from '../../src/server/observer.ts';
 import type { TunnelServerOptions } from '../../src/server/options.ts';
@@ -55,7 +56,7 @@ async function lab(
   const client = { raw: true, ...options.client };
   await stack.onlineClient(KEY, client);
   // Raw sessions ride pooled channels: until one is there, a visitor takes a carrier's stream.
-  if (client.raw && !options.tls) {
+  if (client.raw) {
     await waitFor(() => (serverStats(stack)?.idle ?? 0) > 0, 5000, 'a pooled channel');
   }
   return { stack, port, target };
@@ -73,177 +74,187 @@ async function rawWhileOpen(stack: Stack, port: number): Promise<boolean> {
   return raw === 1;
 }
 
-describe('raw sessions', {
-  skip: !kernelRelayAvailable() && 'the kernel relay is not built',
-  timeout: 30_000,
-}, () => {
-  for (const mux of [true, false]) {
-    test(`echo 8 MB byte-exact on each of 4 connections at once, as raw sessions (mux: ${mux})`, async (t) => {
-      const { stack, port } = await lab(t, await echoServer(), { client: { mux, minIdleChannels: 4 } });
-      await waitFor(() => (serverStats(stack)?.idle ?? 0) >= 4, 5000, 'four pooled channels');
-      const payloads = Array.from({ length: 4 }, () => randomBytes(8 * 1024 * 1024));
-      const echoed = Promise.all(payloads.map((p) => roundTrip(port, p)));
-      await waitFor(() => (serverStats(stack)?.raw ?? 0) > 0, 5000, 'raw sessions under way');
-      for (const [i, result] of (await echoed).entries()) {
-        assert.equal(sha(result), sha(payloads[i] as Buffer));
+for (const tls of [false, true]) {
+  const skip = tls
+    ? !sealedRelayAvailable() && 'the kernel relay is not built, or cannot seal in this Node'
+    : !kernelRelayAvailable() && 'the kernel relay is not built';
+  describe(`raw sessions on a ${tls ? 'TLS tunnel (sealed)' : 'plain tunnel'}`, {
+    skip,
+    timeout: 30_000,
+  }, () => {
+    const at = (
+      t: TestContext,
+      target: TestServer,
+      options: Parameters<typeof lab>[2] = {},
+      mapping: Partial<MappingRecord> = {},
+    ) => lab(t, target, { tls, ...options }, mapping);
+
+    for (const mux of [true, false]) {
+      test(`echo 8 MB byte-exact on each of 4 connections at once, as raw sessions (mux: ${mux})`, async (t) => {
+        const { stack, port } = await at(t, await echoServer(), { client: { mux, minIdleChannels: 4 } });
+        await waitFor(() => (serverStats(stack)?.idle ?? 0) >= 4, 5000, 'four pooled channels');
+        const payloads = Array.from({ length: 4 }, () => randomBytes(8 * 1024 * 1024));
+        const echoed = Promise.all(payloads.map((p) => roundTrip(port, p)));
+        await waitFor(() => (serverStats(stack)?.raw ?? 0) > 0, 5000, 'raw sessions under way');
+        for (const [i, result] of (await echoed).entries()) {
+          assert.equal(sha(result), sha(payloads[i] as Buffer));
+        }
+        // Each raw session used its channel up; the client opens others to keep its minimum.
+        await waitFor(() => serverStats(stack)?.raw === 0, 5000, 'the raw sessions to end');
+        await waitFor(() => (serverStats(stack)?.idle ?? 0) >= 4, 5000, 'the pool refilled');
+      });
+    }
+
+    test(`beside a carrier at most ${RAW_IDLE_MAX} channels wait and ${RAW_CHANNELS_MAX} carry raw sessions; more visitors ride the carrier`, async (t) => {
+      const { stack, port } = await at(t, await echoServer(), { client: { minIdleChannels: 40 } });
+      const visitors: Socket[] = [];
+      t.after(() => {
+        for (const v of visitors) v.destroy();
+      });
+      const echoedPing = async (): Promise<void> => {
+        visitors.push(await echoedVisitor(port, Buffer.from('ping')));
+      };
+      // Batches of visitors that each find the idle channels refilled, until the cap holds them.
+      while ((serverStats(stack)?.raw ?? 0) < RAW_CHANNELS_MAX) {
+        await waitFor(() => (serverStats(stack)?.idle ?? 0) > 0, 5000, 'idle pooled channels');
+        assert.ok((serverStats(stack)?.idle ?? 0) <= RAW_IDLE_MAX);
+        await Promise.all(Array.from({ length: serverStats(stack)?.idle ?? 0 }, echoedPing));
       }
-      // Each raw session used its channel up; the client opens others to keep its minimum.
-      await waitFor(() => serverStats(stack)?.raw === 0, 5000, 'the raw sessions to end');
-      await waitFor(() => (serverStats(stack)?.idle ?? 0) >= 4, 5000, 'the pool refilled');
+      await new Promise((r) => setTimeout(r, 300)); // past the refill wait: nothing comes
+      assert.equal(serverStats(stack)?.idle, 0);
+      await echoedPing();
+      assert.deepEqual(
+        { raw: serverStats(stack)?.raw, busy: serverStats(stack)?.busy },
+        { raw: RAW_CHANNELS_MAX, busy: RAW_CHANNELS_MAX + 1 },
+      );
     });
-  }
 
-  test(`beside a carrier at most ${RAW_IDLE_MAX} channels wait and ${RAW_CHANNELS_MAX} carry raw sessions; more visitors ride the carrier`, async (t) => {
-    const { stack, port } = await lab(t, await echoServer(), { client: { minIdleChannels: 40 } });
-    const visitors: Socket[] = [];
-    t.after(() => {
-      for (const v of visitors) v.destroy();
+    test('the server carries at most limits.maxRawSessions raw sessions; the next visitor rides the carrier', async (t) => {
+      const { stack, port } = await at(t, await echoServer(), { server: { maxRawSessions: 1 } });
+      const first = await echoedVisitor(port, Buffer.from('visitor 0'));
+      t.after(() => first.destroy());
+      const second = await echoedVisitor(port, Buffer.from('visitor 1'));
+      t.after(() => second.destroy());
+      assert.deepEqual({ raw: serverStats(stack)?.raw, busy: serverStats(stack)?.busy }, { raw: 1, busy: 2 });
+      first.destroy();
+      await waitFor(() => serverStats(stack)?.raw === 0, 3000, 'the raw session to end');
+      await waitFor(() => (serverStats(stack)?.idle ?? 0) > 0, 5000, 'the pool refilled');
+      assert.equal(await rawWhileOpen(stack, port), true, 'the budget is free again');
     });
-    const echoedPing = async (): Promise<void> => {
-      visitors.push(await echoedVisitor(port, Buffer.from('ping')));
-    };
-    // Batches of visitors that each find the idle channels refilled, until the cap holds them.
-    while ((serverStats(stack)?.raw ?? 0) < RAW_CHANNELS_MAX) {
-      await waitFor(() => (serverStats(stack)?.idle ?? 0) > 0, 5000, 'idle pooled channels');
-      assert.ok((serverStats(stack)?.idle ?? 0) <= RAW_IDLE_MAX);
-      await Promise.all(Array.from({ length: serverStats(stack)?.idle ?? 0 }, echoedPing));
-    }
-    await new Promise((r) => setTimeout(r, 300)); // past the refill wait: nothing comes
-    assert.equal(serverStats(stack)?.idle, 0);
-    await echoedPing();
-    assert.deepEqual(
-      { raw: serverStats(stack)?.raw, busy: serverStats(stack)?.busy },
-      { raw: RAW_CHANNELS_MAX, busy: RAW_CHANNELS_MAX + 1 },
-    );
-  });
 
-  test('the server carries at most limits.maxRawSessions raw sessions; the next visitor rides the carrier', async (t) => {
-    const { stack, port } = await lab(t, await echoServer(), { server: { maxRawSessions: 1 } });
-    const first = await echoedVisitor(port, Buffer.from('visitor 0'));
-    t.after(() => first.destroy());
-    const second = await echoedVisitor(port, Buffer.from('visitor 1'));
-    t.after(() => second.destroy());
-    assert.deepEqual({ raw: serverStats(stack)?.raw, busy: serverStats(stack)?.busy }, { raw: 1, busy: 2 });
-    first.destroy();
-    await waitFor(() => serverStats(stack)?.raw === 0, 3000, 'the raw session to end');
-    await waitFor(() => (serverStats(stack)?.idle ?? 0) > 0, 5000, 'the pool refilled');
-    assert.equal(await rawWhileOpen(stack, port), true, 'the budget is free again');
-  });
-
-  test('a request ended with FIN gets its full reply; the target speaks first too', async (t) => {
-    const { port, stack } = await lab(
-      t,
-      await listenLocal((socket) => {
-        socket.write('hello ');
-        const chunks: Buffer[] = [];
-        socket.on('data', (c: Buffer) => chunks.push(c));
-        socket.on('end', () => socket.end(`got ${Buffer.concat(chunks).length} bytes`));
-      }),
-    );
-    assert.equal((await roundTrip(port, Buffer.alloc(100_000, 7))).toString(), 'hello got 100000 bytes');
-    assert.equal((await roundTrip(port, Buffer.alloc(0))).toString(), 'hello got 0 bytes');
-    // Used-up channels are replaced a little later (RAW_REFILL_MS): then the next visitor is raw too.
-    await waitFor(() => (serverStats(stack)?.idle ?? 0) > 0, 5000, 'the pool refilled');
-    assert.equal(await rawWhileOpen(stack, port), true);
-  });
-
-  test('traffic is counted exactly in both directions, and each visitor is closed once', async (t) => {
-    const observed = { bytesIn: 0, bytesOut: 0, closed: 0 };
-    const observer: TunnelObserver = {
-      ...NULL_OBSERVER,
-      traffic: (_l, _m, bytesIn, bytesOut) => {
-        observed.bytesIn += bytesIn;
-        observed.bytesOut += bytesOut;
-      },
-      visitorClosed: () => {
-        observed.closed++;
-      },
-    };
-    const target = await listenLocal((socket) => {
-      socket.resume();
-      socket.on('end', () => socket.end(Buffer.alloc(2_000_000, 1)));
+    test('a request ended with FIN gets its full reply; the target speaks first too', async (t) => {
+      const { port, stack } = await at(
+        t,
+        await listenLocal((socket) => {
+          socket.write('hello ');
+          const chunks: Buffer[] = [];
+          socket.on('data', (c: Buffer) => chunks.push(c));
+          socket.on('end', () => socket.end(`got ${Buffer.concat(chunks).length} bytes`));
+        }),
+      );
+      assert.equal((await roundTrip(port, Buffer.alloc(100_000, 7))).toString(), 'hello got 100000 bytes');
+      assert.equal((await roundTrip(port, Buffer.alloc(0))).toString(), 'hello got 0 bytes');
+      // Used-up channels are replaced a little later (RAW_REFILL_MS): then the next visitor is raw too.
+      await waitFor(() => (serverStats(stack)?.idle ?? 0) > 0, 5000, 'the pool refilled');
+      assert.equal(await rawWhileOpen(stack, port), true);
     });
-    const { port } = await lab(t, target, { server: { observer } });
-    for (let i = 0; i < 3; i++) {
-      assert.equal((await roundTrip(port, Buffer.alloc(1_000_000, 2))).length, 2_000_000);
-    }
-    await waitFor(() => observed.closed === 3, 2000, 'three visitors closed');
-    assert.deepEqual(observed, { bytesIn: 3_000_000, bytesOut: 6_000_000, closed: 3 });
-  });
 
-  test('a target that resets resets the visitor', async (t) => {
-    const { port } = await lab(
-      t,
-      await listenLocal((socket) => socket.once('data', () => socket.resetAndDestroy())),
-    );
-    const visitor = await dial(port);
-    const failed = new Promise<string | undefined>((resolve) =>
-      visitor.once('error', (e: NodeJS.ErrnoException) => resolve(e.code)),
-    );
-    visitor.write('anything');
-    assert.equal(await failed, 'ECONNRESET');
-  });
-
-  test('an unreachable target closes its visitor promptly, is logged on both sides, and leaves no session behind', async (t) => {
-    const dead = await listenLocal(() => {});
-    const { port, stack } = await lab(t, dead);
-    await dead.close(); // nothing listens on the target port any more
-    const visitor = await dial(port);
-    visitor.on('error', () => {});
-    assert.equal(await closedWithin(visitor, 3000), true);
-    await waitFor(
-      () => stack.serverLog.codes().includes('MUON_ERR_TARGET_UNREACHABLE'),
-      2000,
-      'the log line',
-    );
-    assert.ok(stack.clientLog.codes().includes('MUON_ERR_TARGET_UNREACHABLE'));
-    assert.equal(serverStats(stack)?.raw, 0);
-  });
-
-  test('removing the mapping closes a raw session under way', async (t) => {
-    const { port, stack } = await lab(t, await echoServer());
-    const visitor = await echoedVisitor(port, Buffer.from('x'));
-    assert.equal(serverStats(stack)?.raw, 1);
-    stack.directory.update(license('lab', KEY, []));
-    assert.equal(await closedWithin(visitor, 3000), true);
-    await waitFor(() => serverStats(stack)?.raw === 0, 3000, 'the raw session to end');
-  });
-
-  test('a client that closes: its raw sessions end, and their visitors are closed', async (t) => {
-    const { port, stack } = await lab(t, await echoServer());
-    const visitor = await echoedVisitor(port, Buffer.from('x'));
-    assert.equal(serverStats(stack)?.raw, 1);
-    const client = stack.clients[0];
-    assert.ok(client);
-    await client.close();
-    assert.equal(await closedWithin(visitor, 3000), true);
-  });
-
-  test('a raw session quiet for the idle timeout is ended', async (t) => {
-    const { port } = await lab(t, await echoServer(), { server: { tcpIdleTimeoutMs: 300 } });
-    const visitor = await echoedVisitor(port, Buffer.from('x'));
-    assert.equal(await closedWithin(visitor, 3000), true);
-  });
-
-  test('a raw session left half-closed is ended after the half-closed timeout', async (t) => {
-    const { port } = await lab(t, await listenLocal((socket) => socket.resume()), {
-      server: { halfClosedTimeoutMs: 300 },
+    test('traffic is counted exactly in both directions, and each visitor is closed once', async (t) => {
+      const observed = { bytesIn: 0, bytesOut: 0, closed: 0 };
+      const observer: TunnelObserver = {
+        ...NULL_OBSERVER,
+        traffic: (_l, _m, bytesIn, bytesOut) => {
+          observed.bytesIn += bytesIn;
+          observed.bytesOut += bytesOut;
+        },
+        visitorClosed: () => {
+          observed.closed++;
+        },
+      };
+      const target = await listenLocal((socket) => {
+        socket.resume();
+        socket.on('end', () => socket.end(Buffer.alloc(2_000_000, 1)));
+      });
+      const { port } = await at(t, target, { server: { observer } });
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await roundTrip(port, Buffer.alloc(1_000_000, 2))).length, 2_000_000);
+      }
+      await waitFor(() => observed.closed === 3, 2000, 'three visitors closed');
+      assert.deepEqual(observed, { bytesIn: 3_000_000, bytesOut: 6_000_000, closed: 3 });
     });
-    const visitor = await dial(port);
-    visitor.end('bye'); // the target never answers nor ends
-    assert.equal(await closedWithin(visitor, 3000), true);
-  });
 
-  test('the JavaScript relay carries what the kernel relay cannot: speed limits, a PROXY header, TLS, a client without raw', async (t) => {
-    const limited = await lab(t, await echoServer(), {}, { downloadLimit: 10_000_000 });
-    assert.equal(await rawWhileOpen(limited.stack, limited.port), false, 'a mapping with a speed limit');
-    const header = await lab(t, await echoServer(), {}, { proxyProtocol: 'v1' });
-    assert.equal(await rawWhileOpen(header.stack, header.port), false, 'a mapping with a PROXY header');
-    const tls = await lab(t, await echoServer(), { tls: true });
-    assert.equal(await rawWhileOpen(tls.stack, tls.port), false, 'a TLS tunnel');
-    const off = await lab(t, await echoServer(), { client: { raw: false } });
-    assert.equal(await rawWhileOpen(off.stack, off.port), false, 'a client with raw: false');
-    const on = await lab(t, await echoServer());
-    assert.equal(await rawWhileOpen(on.stack, on.port), true, 'and the same mapping otherwise');
+    test('a target that resets resets the visitor', async (t) => {
+      const { port } = await at(
+        t,
+        await listenLocal((socket) => socket.once('data', () => socket.resetAndDestroy())),
+      );
+      const visitor = await dial(port);
+      const failed = new Promise<string | undefined>((resolve) =>
+        visitor.once('error', (e: NodeJS.ErrnoException) => resolve(e.code)),
+      );
+      visitor.write('anything');
+      assert.equal(await failed, 'ECONNRESET');
+    });
+
+    test('an unreachable target closes its visitor promptly, is logged on both sides, and leaves no session behind', async (t) => {
+      const dead = await listenLocal(() => {});
+      const { port, stack } = await at(t, dead);
+      await dead.close(); // nothing listens on the target port any more
+      const visitor = await dial(port);
+      visitor.on('error', () => {});
+      assert.equal(await closedWithin(visitor, 3000), true);
+      await waitFor(
+        () => stack.serverLog.codes().includes('MUON_ERR_TARGET_UNREACHABLE'),
+        2000,
+        'the log line',
+      );
+      assert.ok(stack.clientLog.codes().includes('MUON_ERR_TARGET_UNREACHABLE'));
+      assert.equal(serverStats(stack)?.raw, 0);
+    });
+
+    test('removing the mapping closes a raw session under way', async (t) => {
+      const { port, stack } = await at(t, await echoServer());
+      const visitor = await echoedVisitor(port, Buffer.from('x'));
+      assert.equal(serverStats(stack)?.raw, 1);
+      stack.directory.update(license('lab', KEY, []));
+      assert.equal(await closedWithin(visitor, 3000), true);
+      await waitFor(() => serverStats(stack)?.raw === 0, 3000, 'the raw session to end');
+    });
+
+    test('a client that closes: its raw sessions end, and their visitors are closed', async (t) => {
+      const { port, stack } = await at(t, await echoServer());
+      const visitor = await echoedVisitor(port, Buffer.from('x'));
+      assert.equal(serverStats(stack)?.raw, 1);
+      const client = stack.clients[0];
+      assert.ok(client);
+      await client.close();
+      assert.equal(await closedWithin(visitor, 3000), true);
+    });
+
+    test('a raw session quiet for the idle timeout is ended', async (t) => {
+      const { port } = await at(t, await echoServer(), { server: { tcpIdleTimeoutMs: 300 } });
+      const visitor = await echoedVisitor(port, Buffer.from('x'));
+      assert.equal(await closedWithin(visitor, 3000), true);
+    });
+
+    test('a raw session left half-closed is ended after the half-closed timeout', async (t) => {
+      const { port } = await at(t, await listenLocal((socket) => socket.resume()), {
+        server: { halfClosedTimeoutMs: 300 },
+      });
+      const visitor = await dial(port);
+      visitor.end('bye'); // the target never answers nor ends
+      assert.equal(await closedWithin(visitor, 3000), true);
+    });
+
+    test('the JavaScript relay carries what the kernel relay cannot: speed limits, a PROXY header, a client without raw', async (t) => {
+      const limited = await at(t, await echoServer(), {}, { downloadLimit: 10_000_000 });
+      assert.equal(await rawWhileOpen(limited.stack, limited.port), false, 'a mapping with a speed limit');
+      const header = await at(t, await echoServer(), {}, { proxyProtocol: 'v1' });
+      assert.equal(await rawWhileOpen(header.stack, header.port), false, 'a mapping with a PROXY header');
+      const off = await at(t, await echoServer(), { client: { raw: false } });
+      assert.equal(await rawWhileOpen(off.stack, off.port), false, 'a client with raw: false');
+      const on = await at(t, await echoServer());
+      assert.equal(await rawWhileOpen(on.stack, on.port), true, 'and the same mapping otherwise');
+    });
   });
-});
+}
