@@ -238,6 +238,8 @@ static int seal_progress(pair_t *p, direction_t *d) {
       continue;
     }
     if (d->src_ended) {
+      // An abort shuts the plain socket down too: its end of file is no reason for a clean END.
+      if (atomic_load(&p->aborted)) return 0;
       d->end_queued = 1;
       if (seal_record(d, RECORD_END, 0) < 0) fail(p, EPROTO);
       continue;
