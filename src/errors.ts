@@ -9,6 +9,8 @@ export const ErrorCodes = {
   MUON_ERR_MALFORMED_FRAME: 'A frame could not be decoded (unknown type, truncated or inconsistent payload).',
   MUON_ERR_UNEXPECTED_FRAME: 'A well-formed frame arrived in a state where it is not allowed.',
   MUON_ERR_FLOW_CONTROL: 'A stream on a multiplexed carrier sent more than its window allowed.',
+  MUON_ERR_SEALED_RECORD:
+    "A sealed raw session's record did not authenticate or was malformed, or its channel ended without END (changed on the way, or a broken peer); the session was reset.",
   MUON_ERR_HANDSHAKE_TIMEOUT: 'The peer did not complete the handshake in time.',
   MUON_ERR_AUTH_FAILED: 'The license key is unknown or the proof of it is wrong.',
   MUON_ERR_LICENSE_DISABLED: 'The license (or its owner) is disabled.',

@@ -14,7 +14,7 @@ import { FramedSocket } from '../net/framed-socket.ts';
 import { KernelRelay } from '../net/kernel-relay.ts';
 import { isOutOfFiles, openFileLimit } from '../net/out-of-files.ts';
 import { encodeProxyHeader } from '../net/proxy-header.ts';
-import { rawFeature, sealOf } from '../net/raw-transport.ts';
+import { rawFeature, sealedRecordError, sealOf } from '../net/raw-transport.ts';
 import { Relay } from '../net/relay.ts';
 import type { Message, MessageOf } from '../protocol/messages.ts';
 import { UdpTarget } from './udp-target.ts';
@@ -216,9 +216,11 @@ export class ClientProxyChannel {
           this.#kernel = new KernelRelay(
             target,
             channel,
-            () => {
+            (end) => {
               this.#kernel = undefined;
               this.#rawTarget = undefined;
+              const broken = seal && sealedRecordError(end);
+              if (broken) this.#owner.protocolError(this, broken);
               this.#owner.channelDone(this, false);
             },
             { ...(seal && { seal }) },

@@ -106,6 +106,7 @@ export function toServerSettings(config: ServerConfig): ServerSettings {
     maxPendingHandshakes: limits.maxPendingHandshakes,
     maxChannelsPerSession: limits.maxChannelsPerSession,
     maxRawSessions: limits.maxRawSessions,
+    rawSessionMinBytes: limits.rawSessionMinBytes,
     udpIdleTimeoutMs: limits.udpIdleTimeout,
     halfClosedTimeoutMs: limits.halfClosedTimeout,
     ...(limits.tcpIdleTimeout !== undefined && { tcpIdleTimeoutMs: limits.tcpIdleTimeout }),

@@ -112,6 +112,9 @@ export const serverSchema = section({
     maxPendingHandshakes: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxPendingHandshakes),
     maxChannelsPerSession: integer(1, 1_000_000).default(SERVER_DEFAULTS.maxChannelsPerSession),
     maxRawSessions: integer(0, 1_000_000).default(SERVER_DEFAULTS.maxRawSessions),
+    rawSessionMinBytes: integer(0, 1_099_511_627_776, 'must be 0–1099511627776 (bytes)').default(
+      SERVER_DEFAULTS.rawSessionMinBytes,
+    ),
     udpIdleTimeout: duration().default(SERVER_DEFAULTS.udpIdleTimeoutMs),
     /** TCP sessions: silence allowed once either side has half-closed, and at any time (off unless set). */
     halfClosedTimeout: duration().default(SERVER_DEFAULTS.halfClosedTimeoutMs),

@@ -3,8 +3,14 @@
 // sealed one, which both sides export from the channel's TLS session.
 
 import type { TLSSocket } from 'node:tls';
+import { MuonError } from '../errors.ts';
 import { Features } from '../protocol/messages.ts';
-import { kernelRelayAvailable, type Seal, sealedRelayAvailable } from './kernel-relay.ts';
+import {
+  type KernelRelayEnd,
+  kernelRelayAvailable,
+  type Seal,
+  sealedRelayAvailable,
+} from './kernel-relay.ts';
 
 /** Features.RAW on a plain tunnel, Features.SEALED on a TLS one, when the kernel relay here can; else 0. */
 export function rawFeature(tls: boolean): number {
@@ -30,4 +36,21 @@ export function sealOf(channel: TLSSocket, visitorId: number, end: 'server' | 'c
   return end === 'server'
     ? { send: fromServer, receive: fromClient, start: true }
     : { send: fromClient, receive: fromServer, start: false };
+}
+
+/** What a sealed relay's end says of the channel's records: an error when they were not sound. */
+export function sealedRecordError(end: KernelRelayEnd): MuonError | undefined {
+  if (end.error === 'EBADMSG') {
+    return new MuonError(
+      'MUON_ERR_SEALED_RECORD',
+      'a sealed record did not authenticate (changed on the way, or not sealed with the session key)',
+    );
+  }
+  if (end.error === 'EPROTO') {
+    return new MuonError(
+      'MUON_ERR_SEALED_RECORD',
+      'a sealed record was malformed, or the channel ended without its END record',
+    );
+  }
+  return undefined;
 }

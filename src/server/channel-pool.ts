@@ -17,6 +17,7 @@ import type { TunnelObserver } from './observer.ts';
 import { type TunnelServerOptions, tcpIdleLimits } from './options.ts';
 import { type ProxyChannelOwner, rawEligible, ServerProxyChannel, type Visitor } from './proxy-channel.ts';
 import type { RawSessionBudget } from './raw-session-budget.ts';
+import { SessionSizes } from './session-sizes.ts';
 import type { Admission } from './traffic-control.ts';
 import type { UdpPeer } from './udp-peer.ts';
 import { VisitorStream } from './visitor-stream.ts';
@@ -60,10 +61,13 @@ export class ChannelPool implements ProxyChannelOwner {
   #nextVisitorId = 1;
   #tick = 0;
   #closed = false;
+  /** How big each mapping's sessions are: raw sessions go to big ones. */
+  readonly #sizes: SessionSizes;
 
   constructor(ctx: ChannelPoolContext) {
     this.#ctx = ctx;
     this.#idleLimits = tcpIdleLimits(ctx.options);
+    this.#sizes = new SessionSizes(ctx.options.rawSessionMinBytes);
   }
 
   /**
@@ -127,6 +131,7 @@ export class ChannelPool implements ProxyChannelOwner {
       peer,
       mapping,
       acceptedAt: process.hrtime.bigint(),
+      moved: 0,
       timer: undefined,
       ...(admission && { throttle: admission.throttle }),
     };
@@ -135,7 +140,7 @@ export class ChannelPool implements ProxyChannelOwner {
     visitor.timer = setTimeout(() => this.#timedOut(visitor), this.#ctx.options.connectTimeoutMs);
     // Beside a carrier, pooled channels are kept for raw sessions; everything else takes a stream.
     const raw = this.#ctx.raw;
-    const stream = raw && !(raw.available && rawEligible(visitor)) ? this.#openStream() : undefined;
+    const stream = raw && !(raw.available && this.#rawWanted(visitor)) ? this.#openStream() : undefined;
     const channel = stream ?? this.#idle.pop() ?? this.#openStream();
     if (channel) {
       this.#bind(channel, visitor);
@@ -240,6 +245,7 @@ export class ChannelPool implements ProxyChannelOwner {
       const traffic = channel.takeTraffic();
       const visitor = channel.visitor;
       if (visitor && traffic && (traffic.bytesIn > 0 || traffic.bytesOut > 0)) {
+        visitor.moved += traffic.bytesIn + traffic.bytesOut;
         this.#ctx.observer.traffic(this.#ctx.license(), visitor.mapping, traffic.bytesIn, traffic.bytesOut);
       }
     }
@@ -294,7 +300,12 @@ export class ChannelPool implements ProxyChannelOwner {
 
   #bind(channel: ServerProxyChannel, visitor: Visitor): void {
     this.#busy.add(channel);
-    channel.bind(visitor);
+    channel.bind(visitor, this.#rawWanted(visitor));
+  }
+
+  /** Whether `visitor` should have a raw session, where its channel can carry one. */
+  #rawWanted(visitor: Visitor): boolean {
+    return this.#ctx.raw !== undefined && rawEligible(visitor) && this.#sizes.big(visitor.mapping.id);
   }
 
   #release(channel: ServerProxyChannel): void {
@@ -373,6 +384,7 @@ export class ChannelPool implements ProxyChannelOwner {
   }
 
   visitorDone(visitor: Visitor, bytesIn: number, bytesOut: number): void {
+    this.#sizes.record(visitor.mapping.id, visitor.moved + bytesIn + bytesOut);
     if (bytesIn > 0 || bytesOut > 0) {
       this.#ctx.observer.traffic(this.#ctx.license(), visitor.mapping, bytesIn, bytesOut);
     }

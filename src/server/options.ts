@@ -38,8 +38,13 @@ export interface TunnelServerOptions {
   maxPendingHandshakes: number;
   /** Proxy channels (idle + busy) one client session may hold; more are refused. */
   maxChannelsPerSession: number;
-  /** Raw sessions (plain tunnel, kernel relay) this server carries at once; 0: none. */
+  /** Raw sessions (kernel relay: plain or sealed) this server carries at once; 0: none. */
   maxRawSessions: number;
+  /**
+   * A mapping's visitors get raw sessions while its recent sessions moved at least this many
+   * bytes on average (its first visitors always may); 0: every visitor that can have one.
+   */
+  rawSessionMinBytes: number;
   /** A UDP visitor's session ends after this long without a datagram either way (both sides). */
   udpIdleTimeoutMs: number;
   /**
@@ -64,6 +69,7 @@ export const SERVER_DEFAULTS = {
   maxPendingHandshakes: 1024,
   maxChannelsPerSession: 20_000,
   maxRawSessions: 256,
+  rawSessionMinBytes: 1024 * 1024,
   udpIdleTimeoutMs: 60_000,
   halfClosedTimeoutMs: 60_000,
 } as const satisfies Partial<TunnelServerOptions>;

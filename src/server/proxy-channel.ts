@@ -12,9 +12,9 @@ import { type ErrorCode, MuonError } from '../errors.ts';
 import type { ChannelPort } from '../net/channel-port.ts';
 import { type ChannelRelay, DatagramRelay } from '../net/datagram-relay.ts';
 import type { FramedSocket } from '../net/framed-socket.ts';
-import { KernelRelay } from '../net/kernel-relay.ts';
+import { KernelRelay, type KernelRelayEnd } from '../net/kernel-relay.ts';
 import type { Throttle } from '../net/rate-limit.ts';
-import { sealOf } from '../net/raw-transport.ts';
+import { sealedRecordError, sealOf } from '../net/raw-transport.ts';
 import { Relay } from '../net/relay.ts';
 import { type StreamIdleLimits, StreamIdleWatch } from '../net/stream-idle-watch.ts';
 import type { Message } from '../protocol/messages.ts';
@@ -32,6 +32,8 @@ export interface Visitor {
   peer: Socket | UdpPeer | VisitorStream;
   mapping: MappingRecord;
   acceptedAt: bigint;
+  /** Bytes both ways reported so far (the session's last ones come with its end). */
+  moved: number;
   /** Fires if the tunnel has not set the visitor up in time. */
   timer: NodeJS.Timeout | undefined;
   /** The speed limits of the visitor's mapping and license (upload: visitor → target). */
@@ -111,16 +113,18 @@ export class ServerProxyChannel {
     return this.#raw !== undefined;
   }
 
-  /** Starts carrying `visitor`: CONNECT, then relay both ways (or, raw, hand both to the kernel). */
-  bind(visitor: Visitor): void {
+  /**
+   * Starts carrying `visitor`: CONNECT, then relay both ways; or, with `rawWanted` on a pooled
+   * channel of a session granted raw sessions and within the server's budget, a raw session.
+   */
+  bind(visitor: Visitor, rawWanted = false): void {
     this.#visitor = visitor;
     this.#connected = false;
     const m = visitor.mapping;
     const { peer } = visitor;
     const udp = peer instanceof UdpPeer;
     const capable = this.#rawCapable;
-    const raw =
-      capable !== undefined && peer instanceof Socket && rawEligible(visitor) && capable.budget.take();
+    const raw = rawWanted && capable !== undefined && peer instanceof Socket && capable.budget.take();
     this.framed.send({
       type: 'CONNECT',
       visitorId: visitor.id,
@@ -138,6 +142,7 @@ export class ServerProxyChannel {
     if (raw) {
       this.#raw = new RawSession(visitor.id, peer, capable.framed, this.#idleLimits, {
         idledOut: (timeoutMs) => this.#owner.visitorIdledOut(visitor, timeoutMs),
+        broken: (error) => this.#owner.protocolError(this, error),
         done: (bytesIn, bytesOut) => {
           capable.budget.release();
           this.#sessionDone(visitor, bytesIn, bytesOut, false); // a raw session uses its channel up
@@ -255,6 +260,8 @@ export class ServerProxyChannel {
 
 interface RawSessionOwner {
   idledOut(timeoutMs: number): void;
+  /** The sealed channel's records were not sound (the session is reset, and done follows). */
+  broken(error: MuonError): void;
   /** Called once, when the session is over (the visitor and the channel are closed). */
   done(bytesIn: number, bytesOut: number): void;
 }
@@ -313,9 +320,15 @@ class RawSession {
       const [up, down] = this.#kernel?.bytes() ?? [0, 0];
       return up + down;
     };
-    this.#kernel = new KernelRelay(this.#visitor, channel, (end) => this.#finish(end.aToB, end.bToA), {
+    const onEnd = (end: KernelRelayEnd): void => {
+      const broken = seal && sealedRecordError(end);
+      if (broken) this.#owner.broken(broken);
+      this.#finish(end.aToB, end.bToA);
+    };
+    const seal = channel instanceof TLSSocket ? sealOf(channel, this.#visitorId, 'server') : undefined;
+    this.#kernel = new KernelRelay(this.#visitor, channel, onEnd, {
       onHalfClose: () => this.#idleWatch?.halfClosed(),
-      ...(channel instanceof TLSSocket && { seal: sealOf(channel, this.#visitorId, 'server') }),
+      ...(seal && { seal }),
     });
     this.#idleWatch = new StreamIdleWatch(this.#idleLimits, false, moved, (timeoutMs) => {
       this.#owner.idledOut(timeoutMs);

@@ -23,6 +23,7 @@ test('defaults apply when nothing is configured', async (t) => {
       maxPendingHandshakes: 1024,
       maxChannelsPerSession: 20_000,
       maxRawSessions: 256,
+      rawSessionMinBytes: 1_048_576,
       udpIdleTimeout: 60_000,
       halfClosedTimeout: 60_000,
     },
@@ -77,7 +78,7 @@ tunnel:
 publicHost: 10.0.0.5
 heartbeat: { interval: 10s, timeout: 1m }
 limits: { handshakeTimeout: 5s, connectTimeout: 1500, maxFrameSize: 65536, idleChannelTimeout: 1h30m, maxIdleChannels: 4,
-  maxAuthFailuresPerMinute: 5, maxPendingHandshakes: 64, maxChannelsPerSession: 500, maxRawSessions: 0, udpIdleTimeout: 30s,
+  maxAuthFailuresPerMinute: 5, maxPendingHandshakes: 64, maxChannelsPerSession: 500, maxRawSessions: 0, rawSessionMinBytes: 0, udpIdleTimeout: 30s,
   halfClosedTimeout: 20s, tcpIdleTimeout: 2h }
 log: { level: debug }
 licenses:
@@ -119,6 +120,7 @@ licenses:
     maxPendingHandshakes: 64,
     maxChannelsPerSession: 500,
     maxRawSessions: 0,
+    rawSessionMinBytes: 0,
     udpIdleTimeoutMs: 30_000,
     halfClosedTimeoutMs: 20_000,
     tcpIdleTimeoutMs: 7_200_000,

@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import type { TunnelClientOptions } from '../../src/client/options.ts';
 import { RAW_CHANNELS_MAX, RAW_IDLE_MAX } from '../../src/client/proxy-pool.ts';
@@ -51,7 +51,8 @@ async function lab(
   const stack = await startStack(
     t,
     [license('lab', KEY, [{ publicPort: port, targetPort: target.port, ...mapping }])],
-    { tls: options.tls ?? false, ...(options.server && { server: options.server }) },
+    // Small sessions too: the tests here are about how raw sessions work, not whom they go to.
+    { tls: options.tls ?? false, server: { rawSessionMinBytes: 0, ...options.server } },
   );
   const client = { raw: true, ...options.client };
   await stack.onlineClient(KEY, client);
@@ -245,6 +246,64 @@ for (const tls of [false, true]) {
       visitor.end('bye'); // the target never answers nor ends
       assert.equal(await closedWithin(visitor, 3000), true);
     });
+
+    test('raw sessions go to mappings whose sessions are big (limits.rawSessionMinBytes), and to a new one', async (t) => {
+      const { stack, port } = await at(t, await echoServer(), { server: { rawSessionMinBytes: 500_000 } });
+      const settled = async () => {
+        await waitFor(() => serverStats(stack)?.busy === 0, 3000, 'the session to end');
+        await waitFor(() => (serverStats(stack)?.idle ?? 0) > 0, 5000, 'the pool refilled');
+      };
+      assert.equal(await rawWhileOpen(stack, port), true, 'nothing known of the mapping yet');
+      await settled();
+      assert.equal(await rawWhileOpen(stack, port), false, 'its last session moved 2 bytes');
+      await settled();
+      const big = randomBytes(1_000_000);
+      assert.equal(sha(await roundTrip(port, big)), sha(big)); // 2 MB: the average passes 500,000
+      await settled();
+      assert.equal(await rawWhileOpen(stack, port), true, 'its sessions are big again');
+    });
+
+    if (tls) {
+      test('a sealed record changed on the way resets the session, logged as MUON_ERR_SEALED_RECORD', async (t) => {
+        const target = await echoServer();
+        t.after(() => target.close());
+        const port = await freePort();
+        const stack = await startStack(
+          t,
+          [license('lab', KEY, [{ publicPort: port, targetPort: target.port }])],
+          { tls: true, server: { rawSessionMinBytes: 0 } },
+        );
+        // The client reaches the server through a tap that can change the next chunk it forwards.
+        let changeNext = false;
+        const tap = await listenLocal((fromClient) => {
+          const toServer = connect(stack.tunnelPort, '127.0.0.1');
+          toServer.on('error', () => {});
+          toServer.on('data', (chunk: Buffer) => {
+            if (!changeNext) {
+              fromClient.write(chunk);
+              return;
+            }
+            changeNext = false;
+            const changed = Buffer.from(chunk);
+            changed[changed.length - 1] = (changed[changed.length - 1] ?? 0) ^ 1;
+            fromClient.write(changed);
+          });
+          fromClient.pipe(toServer);
+          fromClient.on('close', () => toServer.destroy());
+          toServer.on('close', () => fromClient.destroy());
+        });
+        t.after(() => tap.close());
+        await stack.onlineClient(KEY, { raw: true, server: { host: '127.0.0.1', port: tap.port } });
+        await waitFor(() => (serverStats(stack)?.idle ?? 0) > 0, 5000, 'a pooled channel');
+        const visitor = await echoedVisitor(port, Buffer.from('x'));
+        visitor.on('error', () => {});
+        assert.equal(serverStats(stack)?.raw, 1);
+        changeNext = true;
+        visitor.write('y'); // sealed by the server, changed by the tap, refused by the client
+        assert.equal(await closedWithin(visitor, 3000), true);
+        await waitFor(() => stack.clientLog.codes().includes('MUON_ERR_SEALED_RECORD'), 3000, 'the log line');
+      });
+    }
 
     test('the JavaScript relay carries what the kernel relay cannot: speed limits, a PROXY header, a client without raw', async (t) => {
       const limited = await at(t, await echoServer(), {}, { downloadLimit: 10_000_000 });
