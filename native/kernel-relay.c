@@ -54,6 +54,13 @@
 #define MAX_PAYLOAD (131072 - HEADER - TAG)
 #define RECORD_MAX (HEADER + MAX_PAYLOAD + TAG)
 enum { RECORD_DATA = 0, RECORD_END = 1, RECORD_START = 2 };
+/**
+ * Records sealed under one key: then both sides move to the next, HMAC-SHA256(key, KEY_UPDATE), at
+ * the same record number without a word. 2^20 records of at most 128 KiB are 2^33 AES blocks, below
+ * the 2^34.5 that TLS 1.3 allows one AES-GCM key (RFC 8446 section 5.5).
+ */
+#define RECORDS_PER_KEY ((uint64_t)1 << 20)
+#define KEY_UPDATE "muon sealed key update"
 
 /** OpenSSL's EVP interface as the running Node exports it, found with dlsym (no headers needed). */
 typedef struct evp_ctx evp_ctx;
@@ -66,6 +73,9 @@ static struct {
   int (*update)(evp_ctx *, unsigned char *out, int *outl, const unsigned char *in, int inl);
   int (*final)(evp_ctx *, unsigned char *out, int *outl);
   int (*ctrl)(evp_ctx *, int type, int arg, void *ptr);
+  const void *(*sha256)(void);
+  unsigned char *(*hmac)(const void *md, const void *key, int key_len, const unsigned char *data, size_t len,
+                         unsigned char *out, unsigned int *out_len);
 } evp;
 #define EVP_CTRL_GCM_GET_TAG 0x10
 #define EVP_CTRL_GCM_SET_TAG 0x11
@@ -82,7 +92,11 @@ static int sealing_available(void) {
                                                                                             "EVP_CipherUpdate");
   evp.final = (int (*)(evp_ctx *, unsigned char *, int *))dlsym(RTLD_DEFAULT, "EVP_CipherFinal_ex");
   evp.ctrl = (int (*)(evp_ctx *, int, int, void *))dlsym(RTLD_DEFAULT, "EVP_CIPHER_CTX_ctrl");
-  found = evp.ctx_new && evp.ctx_free && evp.aes_256_gcm && evp.init && evp.update && evp.final && evp.ctrl;
+  evp.sha256 = (const void *(*)(void))dlsym(RTLD_DEFAULT, "EVP_sha256");
+  evp.hmac = (unsigned char *(*)(const void *, const void *, int, const unsigned char *, size_t, unsigned char *,
+                                 unsigned int *))dlsym(RTLD_DEFAULT, "HMAC");
+  found = evp.ctx_new && evp.ctx_free && evp.aes_256_gcm && evp.init && evp.update && evp.final && evp.ctrl &&
+          evp.sha256 && evp.hmac;
   return found;
 }
 
@@ -100,7 +114,9 @@ typedef struct direction {
   // has bytes in it: SEAL, one sealed record being written out; OPEN, what was read (records from
   // offset 0), the first record opened in place while its payload [out, out_end) is written out.
   evp_ctx *cipher;
+  unsigned char key[32];
   uint64_t seq;
+  uint64_t records_per_key;
   unsigned char *buf;
   size_t have, out, out_end;
   size_t pending_plain;  // SEAL: payload bytes of the record being written out
@@ -140,6 +156,23 @@ static void shut_down(pair_t *p, direction_t *d) {
                                 napi_tsfn_blocking);
 }
 
+static void nonce_of(uint64_t seq, unsigned char nonce[12]);
+
+/** The nonce of the direction's next record, moving to the next key first when its turn has come. */
+static int next_nonce(direction_t *d, unsigned char nonce[12]) {
+  if (d->seq > 0 && d->seq % d->records_per_key == 0) {
+    unsigned char next[32];
+    unsigned int length = 0;
+    if (evp.hmac(evp.sha256(), d->key, 32, (const unsigned char *)KEY_UPDATE, strlen(KEY_UPDATE), next,
+                 &length) == NULL ||
+        length != 32 || evp.init(d->cipher, NULL, NULL, next, NULL, -1) != 1)
+      return -1;
+    memcpy(d->key, next, 32);
+  }
+  nonce_of(d->seq++, nonce);
+  return 0;
+}
+
 static void nonce_of(uint64_t seq, unsigned char nonce[12]) {
   memset(nonce, 0, 4);
   for (int i = 0; i < 8; i++) nonce[4 + i] = (unsigned char)(seq >> (56 - 8 * i));
@@ -153,9 +186,8 @@ static int seal_record(direction_t *d, int type, size_t len) {
   b[1] = (unsigned char)(sealed >> 16);
   b[2] = (unsigned char)(sealed >> 8);
   b[3] = (unsigned char)sealed;
-  nonce_of(d->seq++, nonce);
   int n = 0;
-  if (evp.init(d->cipher, NULL, NULL, NULL, nonce, 1) != 1 || evp.update(d->cipher, NULL, &n, b, HEADER) != 1 ||
+  if (next_nonce(d, nonce) < 0 || evp.init(d->cipher, NULL, NULL, NULL, nonce, 1) != 1 || evp.update(d->cipher, NULL, &n, b, HEADER) != 1 ||
       (len > 0 && evp.update(d->cipher, b + HEADER, &n, b + HEADER, (int)len) != 1) ||
       evp.final(d->cipher, b + HEADER + len, &n) != 1 ||
       evp.ctrl(d->cipher, EVP_CTRL_GCM_GET_TAG, TAG, b + HEADER + len) != 1)
@@ -170,9 +202,8 @@ static int seal_record(direction_t *d, int type, size_t len) {
 static int open_record(direction_t *d, size_t sealed) {
   unsigned char *b = d->buf, nonce[12];
   size_t len = sealed - TAG;
-  nonce_of(d->seq++, nonce);
   int n = 0;
-  if (evp.init(d->cipher, NULL, NULL, NULL, nonce, 0) != 1 || evp.update(d->cipher, NULL, &n, b, HEADER) != 1 ||
+  if (next_nonce(d, nonce) < 0 || evp.init(d->cipher, NULL, NULL, NULL, nonce, 0) != 1 || evp.update(d->cipher, NULL, &n, b, HEADER) != 1 ||
       (len > 0 && evp.update(d->cipher, b + HEADER, &n, b + HEADER, (int)len) != 1) ||
       evp.ctrl(d->cipher, EVP_CTRL_GCM_SET_TAG, TAG, b + HEADER + len) != 1 ||
       evp.final(d->cipher, b + HEADER + len, &n) != 1)
@@ -453,6 +484,7 @@ static void free_pair(pair_t *p) {
     if (p->dir[i].pipe[0] >= 0) close(p->dir[i].pipe[0]);
     if (p->dir[i].pipe[1] >= 0) close(p->dir[i].pipe[1]);
     if (p->dir[i].cipher != NULL) evp.ctx_free(p->dir[i].cipher);
+    explicit_bzero(p->dir[i].key, sizeof p->dir[i].key);
     free(p->dir[i].buf);
   }
   free(p);
@@ -546,9 +578,21 @@ static int seal_pair(napi_env env, pair_t *p, napi_value seal) {
     if (receive_key != NULL) napi_throw_type_error(env, NULL, "a sealed relay takes start: boolean");
     return -1;
   }
+  // Records per key: RECORDS_PER_KEY unless `recordsPerKey` says fewer (to test the key update).
+  int64_t per_key = (int64_t)RECORDS_PER_KEY;
+  bool has = false;
+  if (napi_has_named_property(env, seal, "recordsPerKey", &has) == napi_ok && has &&
+      (napi_get_named_property(env, seal, "recordsPerKey", &value) != napi_ok ||
+       napi_get_value_int64(env, value, &per_key) != napi_ok || per_key < 1 || per_key > (int64_t)RECORDS_PER_KEY)) {
+    napi_throw_range_error(env, NULL, "a sealed relay takes recordsPerKey: 1 to 2^20");
+    return -1;
+  }
   direction_t *out = &p->dir[0], *in = &p->dir[1];
   out->mode = SEAL;
   in->mode = OPEN;
+  memcpy(out->key, send_key, 32);
+  memcpy(in->key, receive_key, 32);
+  out->records_per_key = in->records_per_key = (uint64_t)per_key;
   out->start_owed = start;
   out->held = !start;
   out->cipher = evp.ctx_new();

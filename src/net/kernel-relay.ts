@@ -36,6 +36,8 @@ export interface Seal {
   send: Buffer;
   receive: Buffer;
   start: boolean;
+  /** Records sealed under one key before both sides move to the next: 2^20 unless set lower (tests). */
+  recordsPerKey?: number;
 }
 
 const NATIVE_PATH = join(PROJECT_ROOT, 'build', 'kernel-relay.node');
@@ -159,10 +161,12 @@ export class KernelRelay {
       b.destroy();
       onEnd({ error, aToB, bToA });
     };
+    const seal = options.seal;
     this.#handle =
-      options.seal === undefined
-        ? loaded.relay(fdA, fdB, onEvent)
-        : loaded.relay(fdA, fdB, onEvent, options.seal);
+      seal === undefined ? loaded.relay(fdA, fdB, onEvent) : loaded.relay(fdA, fdB, onEvent, seal);
+    // The relay keeps its own copy of the keys.
+    seal?.send.fill(0);
+    seal?.receive.fill(0);
   }
 
   /** Bytes moved so far: first → second, second → first. */

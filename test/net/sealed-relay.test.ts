@@ -114,8 +114,11 @@ describe('sealed relay', { skip, timeout: 30_000 }, () => {
     return queue.shift() as T;
   }
 
-  /** Sets the whole chain up and hands both ends of the channel to sealed relays. */
-  async function sealed(): Promise<Sealed> {
+  /**
+   * Sets the whole chain up and hands both ends of the channel to sealed relays (`recordsPerKey`:
+   * each side's, when not the default).
+   */
+  async function sealed(recordsPerKey: { server?: number; client?: number } = {}): Promise<Sealed> {
     const client = tlsConnect({ port: tapServer.port, host: '127.0.0.1', rejectUnauthorized: false });
     await once(client, 'secureConnect');
     const server = await next(tlsAccepted, 'the TLS server to accept');
@@ -132,7 +135,12 @@ describe('sealed relay', { skip, timeout: 30_000 }, () => {
     back.pause();
     const keys = keysOf(client);
     await new Promise<void>((resolve) => client.write('CONNECTED', () => resolve()));
-    const clientSide = side(back, client, { send: keys.toServer, receive: keys.toClient, start: false });
+    const clientSide = side(back, client, {
+      send: keys.toServer,
+      receive: keys.toClient,
+      start: false,
+      ...(recordsPerKey.client && { recordsPerKey: recordsPerKey.client }),
+    });
 
     assert.equal((await readBytes(server, 9)).toString(), 'CONNECTED');
     const serverKeys = keysOf(server);
@@ -140,6 +148,7 @@ describe('sealed relay', { skip, timeout: 30_000 }, () => {
       send: serverKeys.toClient,
       receive: serverKeys.toServer,
       start: true,
+      ...(recordsPerKey.server && { recordsPerKey: recordsPerKey.server }),
     });
     // A failing relay resets the visitor and the target: tests that expect it listen for it themselves.
     for (const socket of [visitor, target]) socket.on('error', () => {});
@@ -167,6 +176,25 @@ describe('sealed relay', { skip, timeout: 30_000 }, () => {
     assert.ok((await atVisitor).equals(down));
     assert.deepEqual(await s.server.ended, { error: null, aToB: up.length, bToA: down.length });
     assert.deepEqual(await s.client.ended, { error: null, aToB: down.length, bToA: up.length });
+  });
+
+  test('both sides move to the next key every recordsPerKey records without a word; the bytes arrive intact', async () => {
+    const s = await sealed({ server: 3, client: 3 });
+    const up = randomBytes(4 * 1024 * 1024); // at least 32 records of 128 KiB each way
+    const down = randomBytes(4 * 1024 * 1024);
+    const atTarget = readAll(s.target);
+    const atVisitor = readAll(s.visitor);
+    s.visitor.end(up);
+    s.target.end(down);
+    assert.ok((await atTarget).equals(up));
+    assert.ok((await atVisitor).equals(down));
+    assert.equal((await s.server.ended).error, null);
+  });
+
+  test('a side that moves to the next key at another record than its peer fails with EBADMSG', async () => {
+    const s = await sealed({ client: 3 }); // the server keeps one key for 2^20 records
+    s.target.write(randomBytes(4 * 1024 * 1024));
+    assert.equal((await s.server.ended).error, 'EBADMSG');
   });
 
   test('the channel carries no plaintext: each chunk on the wire is sealed', async () => {
