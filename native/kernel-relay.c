@@ -133,6 +133,7 @@ typedef struct pair {
   _Atomic int aborted;
   int ended;           // set by the thread once; the pair is off epoll
   int queued;          // on the ready list: it stopped on its turn's budget
+  int out_armed;       // sockets epoll reports writable for (1: a, 2: b): only while a write waits
   struct pair *next_ended;
   struct pair *next_ready;
   napi_threadsafe_function on_event;
@@ -142,6 +143,24 @@ static int epoll_fd = -1;
 
 static void fail(pair_t *p, int err) {
   if (p->error == 0) p->error = err;
+}
+
+/** epoll's tag for a socket of the pair: the pair's address, and 1 for b (calloc aligns it). */
+static uint64_t tag_of(pair_t *p, int fd) {
+  return (uint64_t)(uintptr_t)p | (fd == p->b ? 1 : 0);
+}
+
+/**
+ * Whether epoll reports `fd` writable too. Only while a write to it waits: a socket whose
+ * writes go through at once would otherwise wake the thread for every acknowledgement.
+ */
+static void watch_writable(pair_t *p, int fd, int on) {
+  int bit = fd == p->a ? 1 : 2;
+  if (((p->out_armed & bit) != 0) == (on != 0)) return;
+  p->out_armed ^= bit;
+  struct epoll_event event = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (on ? EPOLLOUT : 0),
+                              .data.u64 = tag_of(p, fd)};
+  epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &event);
 }
 
 static void shut_down(pair_t *p, direction_t *d) {
@@ -230,7 +249,8 @@ static int flush(pair_t *p, direction_t *d, size_t *moved) {
     ssize_t n = send(d->dst, d->buf + d->out, d->out_end - d->out, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno != EAGAIN) fail(p, errno);
+      if (errno == EAGAIN) watch_writable(p, d->dst, 1);
+      else fail(p, errno);
       return 0;
     }
     d->out += (size_t)n;
@@ -374,7 +394,10 @@ static int progress(pair_t *p, direction_t *d) {
     if (d->in_pipe > 0) {
       ssize_t n = splice(d->pipe[0], NULL, d->dst, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n < 0) {
-        if (errno == EAGAIN) return 0;
+        if (errno == EAGAIN) {
+          watch_writable(p, d->dst, 1);
+          return 0;
+        }
         if (errno == EINTR) continue;
         fail(p, errno);
         return 0;
@@ -416,15 +439,28 @@ static int move(pair_t *p, direction_t *d) {
   }
 }
 
-static int finished(direction_t *d) {
-  return d->dst_shut && d->in_pipe == 0 && d->out == d->out_end;
+/** Bytes read and not yet written: the direction waits for its destination. */
+static int pending(direction_t *d) {
+  return d->in_pipe > 0 || d->out < d->out_end;
 }
 
-/** One turn of a pair: both directions; an ended pair leaves epoll and joins `ended`. */
-static void serve_pair(pair_t *p, pair_t **ended) {
+static int finished(direction_t *d) {
+  return d->dst_shut && !pending(d);
+}
+
+/**
+ * One turn of a pair: the directions in `run` (bit 0: a → b, bit 1: b → a); `writable`, those
+ * whose destination epoll reported writable. An ended pair leaves epoll and joins `ended`.
+ */
+static void serve_pair(pair_t *p, int run, int writable, pair_t **ended) {
   if (p->ended) return;  // a second mention in this turn; the pair is freed only after it
-  int more = move(p, &p->dir[0]);
-  more |= move(p, &p->dir[1]);
+  int more = 0;
+  for (int i = 0; i < 2; i++) {
+    if ((run >> i & 1) == 0) continue;
+    direction_t *d = &p->dir[i];
+    more |= move(p, d);
+    if ((writable >> i & 1) != 0 && !pending(d)) watch_writable(p, d->dst, 0);
+  }
   int done = finished(&p->dir[0]) && finished(&p->dir[1]);
   if (p->error == 0 && !done && !atomic_load(&p->aborted)) {
     if (more && !p->queued) {
@@ -457,14 +493,24 @@ static void *serve(void *unused) {
     int n = epoll_wait(epoll_fd, events, MAX_EVENTS, ready_head != NULL ? 0 : -1);
     if (n < 0) n = 0;  // EINTR
     pair_t *ended = NULL;
-    for (int i = 0; i < n; i++) serve_pair(events[i].data.ptr, &ended);
+    for (int i = 0; i < n; i++) {
+      pair_t *p = (pair_t *)(uintptr_t)(events[i].data.u64 & ~(uint64_t)1);
+      int on_b = (int)(events[i].data.u64 & 1);
+      uint32_t what = events[i].events;
+      // Readable: the direction that reads this socket; writable: the one that writes it.
+      int reads = on_b ? 2 : 1, writes = on_b ? 1 : 2;
+      int writable = (what & EPOLLOUT) != 0 ? writes : 0;
+      int run = writable | ((what & (EPOLLIN | EPOLLRDHUP)) != 0 ? reads : 0);
+      if ((what & (EPOLLERR | EPOLLHUP)) != 0) run = 3;
+      serve_pair(p, run, writable, &ended);
+    }
     pair_t *turn = ready_head;
     ready_head = ready_tail = NULL;
     while (turn != NULL) {
       pair_t *p = turn;
       turn = p->next_ready;
       p->queued = 0;
-      serve_pair(p, &ended);
+      serve_pair(p, 3, 0, &ended);
     }
     // Handed over after the turn: JavaScript frees a pair, and this turn may name it twice.
     while (ended != NULL) {
@@ -655,9 +701,13 @@ static napi_value relay(napi_env env, napi_callback_info info) {
     free_pair(p);
     return NULL;  // the exception is pending
   }
-  struct epoll_event event = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = p};
-  if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, a, &event) < 0 ||
-      epoll_ctl(epoll_fd, EPOLL_CTL_ADD, b, &event) < 0) {
+  // Readable only; a sealed pair that opens with START hears at once that its channel is writable.
+  p->out_armed = p->dir[0].start_owed ? 2 : 0;
+  struct epoll_event event_a = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = tag_of(p, a)};
+  struct epoll_event event_b = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (p->out_armed ? EPOLLOUT : 0),
+                                .data.u64 = tag_of(p, b)};
+  if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, a, &event_a) < 0 ||
+      epoll_ctl(epoll_fd, EPOLL_CTL_ADD, b, &event_b) < 0) {
     int err = errno;
     epoll_ctl(epoll_fd, EPOLL_CTL_DEL, a, NULL);
     napi_release_threadsafe_function(p->on_event, napi_tsfn_release);
@@ -680,8 +730,10 @@ static napi_value abort_pair(napi_env env, napi_callback_info info) {
   if (p == NULL || atomic_exchange(&p->aborted, 1)) return NULL;
   shutdown(p->a, SHUT_RDWR);
   shutdown(p->b, SHUT_RDWR);
-  // Re-arming makes the thread look at the pair now (edge-triggered: a MOD reports what is ready).
-  struct epoll_event event = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = p};
+  // Re-arming makes the thread look at the pair now (edge-triggered: a MOD reports what is ready,
+  // and a socket shut down both ways reports a hang-up, which runs both directions).
+  struct epoll_event event = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | ((p->out_armed & 1) ? EPOLLOUT : 0),
+                              .data.u64 = tag_of(p, p->a)};
   epoll_ctl(epoll_fd, EPOLL_CTL_MOD, p->a, &event);
   return NULL;
 }
