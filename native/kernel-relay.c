@@ -6,8 +6,10 @@
 //
 // A direction reads its source into its pipe and writes the pipe into its destination. End of
 // file on the source, once the pipe is empty, shuts the destination down for writing
-// (half-close). An error on either socket ends the pair with the error's name; JavaScript then
-// resets both sockets. abort() shuts both sockets down and the pair ends as aborted.
+// (half-close). An error on either socket ends the pair with the error's name and resets both
+// (a reset is noticed even by a direction that waits to write). abort() ends the first socket
+// with end of file and resets the second (the channel, in a raw session), and the pair ends as
+// aborted.
 //
 // A sealed pair (a raw session on a TLS tunnel) joins a plain socket to a channel whose bytes are
 // records sealed with AES-256-GCM under keys JavaScript derived from the channel's TLS session
@@ -450,11 +452,20 @@ static int finished(direction_t *d) {
 
 /**
  * One turn of a pair: the directions in `run` (bit 0: a → b, bit 1: b → a); `writable`, those
- * whose destination epoll reported writable. An ended pair leaves epoll and joins `ended`.
+ * whose destination epoll reported writable; `errored`, a socket epoll reported an error on, or
+ * -1. An ended pair leaves epoll and joins `ended`.
  */
-static void serve_pair(pair_t *p, int run, int writable, pair_t **ended) {
+static void serve_pair(pair_t *p, int run, int writable, int errored, pair_t **ended) {
   if (p->ended) return;  // a second mention in this turn; the pair is freed only after it
+  if (errored >= 0) {
+    // A reset: a direction waiting to write would not read the socket, so ask it directly.
+    int err = 0;
+    socklen_t length = sizeof err;
+    if (getsockopt(errored, SOL_SOCKET, SO_ERROR, &err, &length) == 0 && err != 0) fail(p, err);
+  }
   int more = 0;
+  // After abort() nothing moves: the shut-down sockets' ends of file are no half-closes to forward.
+  if (atomic_load(&p->aborted)) run = 0;
   for (int i = 0; i < 2; i++) {
     if ((run >> i & 1) == 0) continue;
     direction_t *d = &p->dir[i];
@@ -502,7 +513,7 @@ static void *serve(void *unused) {
       int writable = (what & EPOLLOUT) != 0 ? writes : 0;
       int run = writable | ((what & (EPOLLIN | EPOLLRDHUP)) != 0 ? reads : 0);
       if ((what & (EPOLLERR | EPOLLHUP)) != 0) run = 3;
-      serve_pair(p, run, writable, &ended);
+      serve_pair(p, run, writable, (what & EPOLLERR) != 0 ? (on_b ? p->b : p->a) : -1, &ended);
     }
     pair_t *turn = ready_head;
     ready_head = ready_tail = NULL;
@@ -510,7 +521,7 @@ static void *serve(void *unused) {
       pair_t *p = turn;
       turn = p->next_ready;
       p->queued = 0;
-      serve_pair(p, 3, 0, &ended);
+      serve_pair(p, 3, 0, -1, &ended);
     }
     // Handed over after the turn: JavaScript frees a pair, and this turn may name it twice.
     while (ended != NULL) {
@@ -652,8 +663,9 @@ static int seal_pair(napi_env env, pair_t *p, napi_value seal) {
   return 0;
 }
 
-// relay(fdA, fdB, onEvent[, seal]) -> handle (see call_on_event). With seal ({ send, receive:
-// 32-byte keys, start: whether this side sends START }), a is the plain socket and b the channel.
+// relay(fdA, fdB, onEvent[, seal]) -> handle (see call_on_event). In a raw session a is the plain
+// socket (visitor or target) and b the channel. With seal ({ send, receive: 32-byte keys, start:
+// whether this side sends START }), b's bytes are sealed records.
 static napi_value relay(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -721,15 +733,20 @@ static napi_value relay(napi_env env, napi_callback_info info) {
   return handle;
 }
 
-// abort(handle): shuts both sockets down; the end follows with "ABORTED". Only before the end.
+// abort(handle): ends a with end of file and b with a reset; the end follows with "ABORTED". Only
+// before the end.
 static napi_value abort_pair(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   pair_t *p = pair_of(env, argv[0]);
   if (p == NULL || atomic_exchange(&p->aborted, 1)) return NULL;
+  // b is the channel: it ends with a reset (when our descriptor, the last, closes), which the far
+  // side's relay hears at once, even while it waits to write to a socket that does not read.
+  struct linger reset = {.l_onoff = 1, .l_linger = 0};
+  setsockopt(p->b, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   shutdown(p->a, SHUT_RDWR);
-  shutdown(p->b, SHUT_RDWR);
+  shutdown(p->b, SHUT_RD);
   // Re-arming makes the thread look at the pair now (edge-triggered: a MOD reports what is ready,
   // and a socket shut down both ways reports a hang-up, which runs both directions).
   struct epoll_event event = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | ((p->out_armed & 1) ? EPOLLOUT : 0),

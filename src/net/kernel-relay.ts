@@ -174,7 +174,11 @@ export class KernelRelay {
     return this.#final ?? this.#native.bytes(this.#handle);
   }
 
-  /** Shuts both sockets down; onEnd follows with error 'ABORTED'. Idempotent. */
+  /**
+   * Ends the first socket with end of file and resets the second (the channel of a raw session,
+   * so that the far side's relay hears of it at once); onEnd follows with error 'ABORTED'.
+   * Idempotent.
+   */
   close(): void {
     if (this.#final !== undefined || this.#aborted) return;
     this.#aborted = true;

@@ -129,17 +129,30 @@ describe('kernel relay', { skip, timeout: 30_000 }, () => {
     await visitorClosed;
   });
 
-  test('close() shuts both sockets down, ends with ABORTED once, and may be called again', async () => {
+  test('a reset while its direction waits for a target that does not read still ends the relay', async () => {
+    const j = await joined();
+    j.target.pause(); // the target reads nothing: visitor → target fills up and waits
+    j.visitor.on('error', () => {});
+    j.visitor.write(Buffer.alloc(32 * 1024 * 1024));
+    await new Promise((r) => setTimeout(r, 200));
+    j.visitor.resetAndDestroy();
+    assert.equal((await j.ended).error, 'ECONNRESET');
+    j.target.destroy();
+  });
+
+  test('close() ends the first socket with end of file and resets the second, ends with ABORTED once, and may be called again', async () => {
     const j = await joined();
     const visitorEnded = once(j.visitor, 'end');
-    const targetEnded = once(j.target, 'end');
+    const targetReset = new Promise<string | undefined>((resolve) =>
+      j.target.once('error', (e: NodeJS.ErrnoException) => resolve(e.code)),
+    );
     j.visitor.resume();
     j.target.resume();
     j.relay.close();
     j.relay.close();
     assert.equal((await j.ended).error, 'ABORTED');
     await visitorEnded;
-    await targetEnded;
+    assert.equal(await targetReset, 'ECONNRESET');
     j.relay.close(); // after the end as well
     j.visitor.destroy();
     j.target.destroy();

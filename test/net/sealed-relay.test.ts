@@ -41,6 +41,8 @@ interface Tap {
   upstream: (chunk: Buffer) => Buffer;
   /** The tap's connection to the TLS server (to cut or write into). */
   toServer: Socket;
+  /** The tap's connection from the TLS client. */
+  toClient: Socket;
 }
 
 interface Side {
@@ -89,7 +91,7 @@ describe('sealed relay', { skip, timeout: 30_000 }, () => {
     tapServer = await listenLocal((fromClient) => {
       fromClient.pause();
       void dial(tlsPort).then((toServer) => {
-        const tap: Tap = { upstream: (chunk) => chunk, toServer };
+        const tap: Tap = { upstream: (chunk) => chunk, toServer, toClient: fromClient };
         taps.push(tap);
         fromClient.on('data', (chunk: Buffer) => toServer.write(tap.upstream(chunk)));
         fromClient.on('end', () => toServer.end());
@@ -164,30 +166,29 @@ describe('sealed relay', { skip, timeout: 30_000 }, () => {
     server.destroy();
   });
 
-  test('moves 8 MiB each way at once, byte for byte, and counts the bytes of the session', async () => {
-    const s = await sealed();
-    const up = randomBytes(8 * 1024 * 1024);
-    const down = randomBytes(8 * 1024 * 1024);
+  /** Sends `bytes` random bytes each way at once, ending both directions; asserts they arrive intact. */
+  async function exchange(s: Sealed, bytes: number): Promise<{ up: Buffer; down: Buffer }> {
+    const up = randomBytes(bytes);
+    const down = randomBytes(bytes);
     const atTarget = readAll(s.target);
     const atVisitor = readAll(s.visitor);
     s.visitor.end(up);
     s.target.end(down);
     assert.ok((await atTarget).equals(up));
     assert.ok((await atVisitor).equals(down));
+    return { up, down };
+  }
+
+  test('moves 8 MiB each way at once, byte for byte, and counts the bytes of the session', async () => {
+    const s = await sealed();
+    const { up, down } = await exchange(s, 8 * 1024 * 1024);
     assert.deepEqual(await s.server.ended, { error: null, aToB: up.length, bToA: down.length });
     assert.deepEqual(await s.client.ended, { error: null, aToB: down.length, bToA: up.length });
   });
 
   test('both sides move to the next key every recordsPerKey records without a word; the bytes arrive intact', async () => {
     const s = await sealed({ server: 3, client: 3 });
-    const up = randomBytes(4 * 1024 * 1024); // at least 32 records of 128 KiB each way
-    const down = randomBytes(4 * 1024 * 1024);
-    const atTarget = readAll(s.target);
-    const atVisitor = readAll(s.visitor);
-    s.visitor.end(up);
-    s.target.end(down);
-    assert.ok((await atTarget).equals(up));
-    assert.ok((await atVisitor).equals(down));
+    await exchange(s, 4 * 1024 * 1024); // at least 32 records of 128 KiB each way
     assert.equal((await s.server.ended).error, null);
   });
 
@@ -248,6 +249,18 @@ describe('sealed relay', { skip, timeout: 30_000 }, () => {
     assert.equal((await s.server.ended).error, 'EBADMSG');
     assert.equal((await visitorError).code, 'ECONNRESET');
     assert.match((await s.client.ended).error ?? '', /^E[A-Z]+$/);
+  });
+
+  test('a reset while its direction waits for a target that does not read still ends the relay', async () => {
+    const s = await sealed();
+    s.target.pause(); // the target reads nothing: visitor → target fills up and waits
+    s.visitor.write(Buffer.alloc(32 * 1024 * 1024));
+    await new Promise((r) => setTimeout(r, 200));
+    s.visitor.resetAndDestroy();
+    assert.equal((await s.server.ended).error, 'ECONNRESET');
+    // The server reset the channel; the tap, paused by the client's backpressure, passes that on.
+    s.tap.toClient.resetAndDestroy();
+    assert.equal((await s.client.ended).error, 'ECONNRESET');
   });
 
   test('a channel cut short, without END, ends the receiving side with EPROTO', async () => {
