@@ -177,7 +177,11 @@ static void shut_down(pair_t *p, direction_t *d) {
                                 napi_tsfn_blocking);
 }
 
-static void nonce_of(uint64_t seq, unsigned char nonce[12]);
+/** 4 zero bytes, then the record's number (big-endian). */
+static void nonce_of(uint64_t seq, unsigned char nonce[12]) {
+  memset(nonce, 0, 4);
+  for (int i = 0; i < 8; i++) nonce[4 + i] = (unsigned char)(seq >> (56 - 8 * i));
+}
 
 /** The nonce of the direction's next record, moving to the next key first when its turn has come. */
 static int next_nonce(direction_t *d, unsigned char nonce[12]) {
@@ -189,14 +193,10 @@ static int next_nonce(direction_t *d, unsigned char nonce[12]) {
         length != 32 || evp.init(d->cipher, NULL, NULL, next, NULL, -1) != 1)
       return -1;
     memcpy(d->key, next, 32);
+    explicit_bzero(next, sizeof next);
   }
   nonce_of(d->seq++, nonce);
   return 0;
-}
-
-static void nonce_of(uint64_t seq, unsigned char nonce[12]) {
-  memset(nonce, 0, 4);
-  for (int i = 0; i < 8; i++) nonce[4 + i] = (unsigned char)(seq >> (56 - 8 * i));
 }
 
 /** Seals `len` payload bytes at buf + HEADER as a record of `type`; 0 on success. */
@@ -208,7 +208,8 @@ static int seal_record(direction_t *d, int type, size_t len) {
   b[2] = (unsigned char)(sealed >> 8);
   b[3] = (unsigned char)sealed;
   int n = 0;
-  if (next_nonce(d, nonce) < 0 || evp.init(d->cipher, NULL, NULL, NULL, nonce, 1) != 1 || evp.update(d->cipher, NULL, &n, b, HEADER) != 1 ||
+  if (next_nonce(d, nonce) < 0 || evp.init(d->cipher, NULL, NULL, NULL, nonce, 1) != 1 ||
+      evp.update(d->cipher, NULL, &n, b, HEADER) != 1 ||
       (len > 0 && evp.update(d->cipher, b + HEADER, &n, b + HEADER, (int)len) != 1) ||
       evp.final(d->cipher, b + HEADER + len, &n) != 1 ||
       evp.ctrl(d->cipher, EVP_CTRL_GCM_GET_TAG, TAG, b + HEADER + len) != 1)
@@ -219,12 +220,16 @@ static int seal_record(direction_t *d, int type, size_t len) {
   return 0;
 }
 
-/** Opens the record at the front of the buffer in place (its whole `sealed` length is there); 0 when it is authentic. */
+/**
+ * Opens the record at the front of the buffer in place (its whole `sealed` length is there); 0
+ * when it is authentic. What did not authenticate is never written anywhere.
+ */
 static int open_record(direction_t *d, size_t sealed) {
   unsigned char *b = d->buf, nonce[12];
   size_t len = sealed - TAG;
   int n = 0;
-  if (next_nonce(d, nonce) < 0 || evp.init(d->cipher, NULL, NULL, NULL, nonce, 0) != 1 || evp.update(d->cipher, NULL, &n, b, HEADER) != 1 ||
+  if (next_nonce(d, nonce) < 0 || evp.init(d->cipher, NULL, NULL, NULL, nonce, 0) != 1 ||
+      evp.update(d->cipher, NULL, &n, b, HEADER) != 1 ||
       (len > 0 && evp.update(d->cipher, b + HEADER, &n, b + HEADER, (int)len) != 1) ||
       evp.ctrl(d->cipher, EVP_CTRL_GCM_SET_TAG, TAG, b + HEADER + len) != 1 ||
       evp.final(d->cipher, b + HEADER + len, &n) != 1)
@@ -640,7 +645,8 @@ static int seal_pair(napi_env env, pair_t *p, napi_value seal) {
   bool has = false;
   if (napi_has_named_property(env, seal, "recordsPerKey", &has) == napi_ok && has &&
       (napi_get_named_property(env, seal, "recordsPerKey", &value) != napi_ok ||
-       napi_get_value_int64(env, value, &per_key) != napi_ok || per_key < 1 || per_key > (int64_t)RECORDS_PER_KEY)) {
+       napi_get_value_int64(env, value, &per_key) != napi_ok || per_key < 1 ||
+       per_key > (int64_t)RECORDS_PER_KEY)) {
     napi_throw_range_error(env, NULL, "a sealed relay takes recordsPerKey: 1 to 2^20");
     return -1;
   }

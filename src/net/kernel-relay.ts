@@ -1,7 +1,8 @@
 // The kernel relay: joins two connected TCP sockets so that their bytes move between them inside
 // the kernel (splice(2) through a pipe, on one native thread per process: native/kernel-relay.c)
 // and never through JavaScript. Half-close is forwarded (end of file on one socket shuts the other
-// down for writing); a failure on either socket resets both; close() aborts. Built by
+// down for writing); a failure on either socket resets both; close() aborts (resetting the
+// second socket, the channel). Built by
 // scripts/build-native.sh where a C compiler is present; kernelRelayAvailable() says whether it
 // loaded. Raw sessions use it (docs/architecture.md, "Raw sessions and the kernel relay").
 // Sealed, it joins a plain socket to a TLS channel whose bytes, from then on, are records sealed
@@ -161,12 +162,10 @@ export class KernelRelay {
       b.destroy();
       onEnd({ error, aToB, bToA });
     };
-    const seal = options.seal;
-    this.#handle =
-      seal === undefined ? loaded.relay(fdA, fdB, onEvent) : loaded.relay(fdA, fdB, onEvent, seal);
+    this.#handle = loaded.relay(fdA, fdB, onEvent, options.seal);
     // The relay keeps its own copy of the keys.
-    seal?.send.fill(0);
-    seal?.receive.fill(0);
+    options.seal?.send.fill(0);
+    options.seal?.receive.fill(0);
   }
 
   /** Bytes moved so far: first → second, second → first. */
