@@ -51,6 +51,8 @@ interface Side {
 }
 
 interface Sealed {
+  /** The channel's TLS version. */
+  protocol: string | null;
   visitor: Socket;
   target: Socket;
   server: Side;
@@ -118,10 +120,18 @@ describe('sealed relay', { skip, timeout: 30_000 }, () => {
 
   /**
    * Sets the whole chain up and hands both ends of the channel to sealed relays (`recordsPerKey`:
-   * each side's, when not the default).
+   * each side's, when not the default; `tls12`: the channel speaks TLS 1.2, which the tunnel allows).
    */
-  async function sealed(recordsPerKey: { server?: number; client?: number } = {}): Promise<Sealed> {
-    const client = tlsConnect({ port: tapServer.port, host: '127.0.0.1', rejectUnauthorized: false });
+  async function sealed(
+    recordsPerKey: { server?: number; client?: number } = {},
+    tls12 = false,
+  ): Promise<Sealed> {
+    const client = tlsConnect({
+      port: tapServer.port,
+      host: '127.0.0.1',
+      rejectUnauthorized: false,
+      ...(tls12 && { maxVersion: 'TLSv1.2' as const }),
+    });
     await once(client, 'secureConnect');
     const server = await next(tlsAccepted, 'the TLS server to accept');
     const tap = await next(taps, 'the tap to connect');
@@ -154,7 +164,7 @@ describe('sealed relay', { skip, timeout: 30_000 }, () => {
     });
     // A failing relay resets the visitor and the target: tests that expect it listen for it themselves.
     for (const socket of [visitor, target]) socket.on('error', () => {});
-    return { visitor, target, server: serverSide, client: clientSide, tap };
+    return { protocol: client.getProtocol(), visitor, target, server: serverSide, client: clientSide, tap };
   }
 
   test('both ends of a TLS session derive the same keys', async () => {
@@ -184,6 +194,13 @@ describe('sealed relay', { skip, timeout: 30_000 }, () => {
     const { up, down } = await exchange(s, 8 * 1024 * 1024);
     assert.deepEqual(await s.server.ended, { error: null, aToB: up.length, bToA: down.length });
     assert.deepEqual(await s.client.ended, { error: null, aToB: down.length, bToA: up.length });
+  });
+
+  test('a channel that speaks TLS 1.2 is sealed the same way', async () => {
+    const s = await sealed({}, true);
+    assert.equal(s.protocol, 'TLSv1.2');
+    const { up, down } = await exchange(s, 1024 * 1024);
+    assert.deepEqual(await s.server.ended, { error: null, aToB: up.length, bToA: down.length });
   });
 
   test('both sides move to the next key every recordsPerKey records without a word; the bytes arrive intact', async () => {
