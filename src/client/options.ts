@@ -32,9 +32,10 @@ export interface TunnelClientOptions {
    */
   mux: boolean;
   /**
-   * Offer raw sessions (Features.RAW) on a plain tunnel when the kernel relay is built here: the
-   * server may then carry a TCP visitor without speed limits on a pooled channel of its own,
-   * whose bytes never enter either process (docs/architecture.md, "Raw sessions and the kernel relay").
+   * Offer raw sessions when the kernel relay is built here (Features.RAW on a plain tunnel,
+   * SEALED on a TLS one): the server may then carry a TCP visitor without speed limits on a
+   * pooled channel of its own, whose bytes the relay's thread moves instead of the event loop
+   * (docs/architecture.md, "Raw sessions and the kernel relay").
    */
   raw: boolean;
 }

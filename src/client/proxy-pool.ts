@@ -30,7 +30,7 @@ export interface PoolOptions {
   /** Open a multiplexed carrier instead of one channel per session (the server granted MUX). */
   mux: boolean;
   /**
-   * Raw sessions are granted (Features.RAW): beside a carrier, keep `minIdle` pooled channels
+   * Raw sessions are granted (Features.RAW or SEALED): beside a carrier, keep `minIdle` pooled channels
    * open too, for the sessions the server sends raw (each uses its channel up).
    */
   raw?: boolean;

@@ -29,7 +29,7 @@ export interface ClientConfig {
   tls: ClientTlsConfig | false;
   /**
    * `mux`: one multiplexed carrier for all sessions when the server allows it; `raw`: raw
-   * sessions through the kernel relay on a plain tunnel.
+   * sessions through the kernel relay (spliced on a plain tunnel, sealed on a TLS one).
    */
   pool: { minIdle: number; maxChannels: number; mux: boolean; raw: boolean };
   reconnect: { initialDelay: number; maxDelay: number };

@@ -320,12 +320,12 @@ class RawSession {
       const [up, down] = this.#kernel?.bytes() ?? [0, 0];
       return up + down;
     };
+    const seal = channel instanceof TLSSocket ? sealOf(channel, this.#visitorId, 'server') : undefined;
     const onEnd = (end: KernelRelayEnd): void => {
       const broken = seal && sealedRecordError(end);
       if (broken) this.#owner.broken(broken);
       this.#finish(end.aToB, end.bToA);
     };
-    const seal = channel instanceof TLSSocket ? sealOf(channel, this.#visitorId, 'server') : undefined;
     this.#kernel = new KernelRelay(this.#visitor, channel, onEnd, {
       onHalfClose: () => this.#idleWatch?.halfClosed(),
       ...(seal && { seal }),

@@ -1,7 +1,8 @@
 // How many raw sessions (docs/architecture.md, "Raw sessions and the kernel relay") one server
-// carries at once. Each holds eight descriptors on each side (two sockets, their duplicates in the
-// kernel relay, two pipes) where a carrier stream holds one, so a server with many clients bounds
-// them (`limits.maxRawSessions`); beyond it, visitors ride a carrier stream or the JavaScript relay.
+// carries at once. A spliced one holds eight descriptors on each side (two sockets, their
+// duplicates in the kernel relay, two pipes), a sealed one four and its buffers, where a carrier
+// stream holds one descriptor, so a server with many clients bounds them (`limits.maxRawSessions`);
+// beyond it, visitors ride a carrier stream or the JavaScript relay.
 
 export class RawSessionBudget {
   readonly #max: number;

@@ -27,14 +27,16 @@ import {
   sealedRelayAvailable,
   stopReading,
 } from '../../src/net/kernel-relay.ts';
+import { sealOf } from '../../src/net/raw-transport.ts';
 import { makeCertificate } from '../support/certs.ts';
 import { dial, listenLocal, readAll, readBytes, type TestServer, waitFor } from '../support/net.ts';
+
+/** The visitor id the sealed sessions here are for (the keys' context). */
+const VISITOR = 7;
 
 const skip = sealedRelayAvailable()
   ? false
   : 'the kernel relay is not built, or this Node has no AES-256-GCM';
-
-const LABEL = 'EXPORTER-muon-sealed-relay-test';
 
 interface Tap {
   /** Called with each chunk from the TLS client towards the server; returns what to forward. */
@@ -66,11 +68,6 @@ function side(plain: Socket, channel: TLSSocket, seal: Seal): Side {
     resolveEnd = resolve;
   });
   return { relay: new KernelRelay(plain, channel, resolveEnd, { seal }), ended };
-}
-
-function keysOf(channel: TLSSocket): { toClient: Buffer; toServer: Buffer } {
-  const material = channel.exportKeyingMaterial(64, LABEL, Buffer.alloc(8));
-  return { toClient: material.subarray(0, 32), toServer: material.subarray(32) };
 }
 
 describe('sealed relay', { skip, timeout: 30_000 }, () => {
@@ -145,21 +142,16 @@ describe('sealed relay', { skip, timeout: 30_000 }, () => {
     const back = await dial(targets.port);
     const target = await next(arrived, 'the target to be reached');
     back.pause();
-    const keys = keysOf(client);
+    const clientSeal = sealOf(client, VISITOR, 'client');
     await new Promise<void>((resolve) => client.write('CONNECTED', () => resolve()));
     const clientSide = side(back, client, {
-      send: keys.toServer,
-      receive: keys.toClient,
-      start: false,
+      ...clientSeal,
       ...(recordsPerKey.client && { recordsPerKey: recordsPerKey.client }),
     });
 
     assert.equal((await readBytes(server, 9)).toString(), 'CONNECTED');
-    const serverKeys = keysOf(server);
     const serverSide = side(front, server, {
-      send: serverKeys.toClient,
-      receive: serverKeys.toServer,
-      start: true,
+      ...sealOf(server, VISITOR, 'server'),
       ...(recordsPerKey.server && { recordsPerKey: recordsPerKey.server }),
     });
     // A failing relay resets the visitor and the target: tests that expect it listen for it themselves.
@@ -167,11 +159,16 @@ describe('sealed relay', { skip, timeout: 30_000 }, () => {
     return { protocol: client.getProtocol(), visitor, target, server: serverSide, client: clientSide, tap };
   }
 
-  test('both ends of a TLS session derive the same keys', async () => {
+  test('both ends of a TLS session derive the same keys: what one sends the other receives, per visitor', async () => {
     const client = tlsConnect({ port: tlsPort, host: '127.0.0.1', rejectUnauthorized: false });
     await once(client, 'secureConnect');
     const server = await next(tlsAccepted, 'the TLS server to accept');
-    assert.deepEqual(keysOf(client), keysOf(server));
+    const atClient = sealOf(client, VISITOR, 'client');
+    const atServer = sealOf(server, VISITOR, 'server');
+    assert.deepEqual([atClient.send, atClient.receive], [atServer.receive, atServer.send]);
+    assert.deepEqual([atServer.start, atClient.start], [true, false]);
+    assert.notDeepEqual(atServer.send, atServer.receive);
+    assert.notDeepEqual(sealOf(server, VISITOR + 1, 'server').send, atServer.send);
     client.destroy();
     server.destroy();
   });
